@@ -1,0 +1,88 @@
+"""Random-access sources: what Grain reads one example at a time.
+
+A source has ``__len__`` and ``__getitem__(i) -> {"image": uint8 (H, W, C), "label": int}``,
+the element layout of ``tfds.data_source`` for MNIST, so IDX files, TFDS and image folders
+all feed the same pipeline (``jaxgan.data.pipeline``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+
+class Source(Protocol):
+    """What ``Dataset`` reads: TFDS's data-source protocol."""
+
+    def __len__(self) -> int:
+        ...
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ...
+
+
+class ArraySource:
+    """Examples held in memory, e.g. MNIST read from IDX files.
+
+    Args:
+        images: uint8 ``(N, H, W, C)``.
+        labels: integer ``(N,)``.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        if images.ndim != 4 or images.dtype != np.uint8:
+            raise ValueError(
+                f"images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        self.images = images
+        self.labels = np.asarray(labels, np.int32)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"image": self.images[index], "label": int(self.labels[index])}
+
+    def __repr__(self) -> str:
+        return f"ArraySource({self.images.shape})"
+
+
+def centre_crop_resize(image: Image.Image, resolution: int) -> Image.Image:
+    """The largest centred square of ``image``, resized to ``resolution`` x ``resolution``.
+
+    Equivalent to "resize the shorter side to ``resolution``, then centre-crop", done in one
+    resampling (Pillow's ``box=``) so no intermediate size is rounded. Lanczos when shrinking
+    (least aliasing), bicubic when enlarging (Lanczos rings on upsampled edges).
+    """
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    resample = Image.Resampling.LANCZOS if side >= resolution else Image.Resampling.BICUBIC
+    return image.resize(
+        (resolution, resolution), resample, box=(left, top, left + side, top + side))
+
+
+class ResizedSource:
+    """``source`` with every image centre-cropped and resized on read (e.g. MNIST at 32 px)."""
+
+    def __init__(self, source: Source, resolution: int):
+        self.source = source
+        self.resolution = resolution
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.source[index])
+        image = np.asarray(item["image"])
+        grey = image.shape[-1] == 1
+        pil = Image.fromarray(image[..., 0] if grey else image)
+        out = np.asarray(centre_crop_resize(pil, self.resolution))
+        item["image"] = out[..., None] if grey else out
+        return item
+
+    def __repr__(self) -> str:
+        return f"ResizedSource({self.source!r}, {self.resolution})"

@@ -1,0 +1,109 @@
+"""The Grain pipeline of finite datasets, and load_dataset's name handling."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from jaxgan.data import DATASETS, Dataset, DatasetError, load_dataset
+from jaxgan.data.sources import ArraySource
+
+N = 37  # Not a multiple of the batch sizes below: exercises drop_remainder.
+
+
+def _toy(n=N) -> Dataset:
+    images = (np.arange(n, dtype=np.uint8)[:, None, None, None] * 5
+              + np.zeros((1, 3, 2, 1), np.uint8))
+    return Dataset(name="toy", example_shape=(3, 2, 1), num_examples=n, num_classes=10,
+                   description="toy", source=ArraySource(images, np.arange(n) % 10))
+
+
+def _take(it, k):
+    return list(itertools.islice(it, k))
+
+
+def test_shapes_dtypes_and_values():
+    ds = _toy()
+    batch = next(ds.batches(8, seed=0))
+    assert set(batch) == {"x", "y", "index"}
+    assert batch["x"].shape == (8, 3, 2, 1) and batch["x"].dtype == np.float32
+    assert batch["y"].shape == (8,) and batch["y"].dtype == np.int32
+    assert batch["index"].shape == (8,) and batch["index"].dtype == np.int32
+    # Each example's pixels are 5 * index, labels index % 10: x, y and index agree.
+    np.testing.assert_allclose(batch["x"][:, 0, 0, 0], batch["index"] * 5 / 127.5 - 1, rtol=1e-6)
+    np.testing.assert_array_equal(batch["y"], batch["index"] % 10)
+
+
+def test_scaling_endpoints_are_exact():
+    images = np.array([0, 255], np.uint8).reshape(2, 1, 1, 1)
+    ds = Dataset("e", (1, 1, 1), 2, None, "e", source=ArraySource(images, np.zeros(2)))
+    x, _ = ds.arrays()
+    assert x.ravel().tolist() == [-1.0, 1.0]
+
+
+def test_every_index_once_per_epoch_and_epochs_reshuffle():
+    ds = _toy()
+    steps = ds.steps_per_epoch(8)
+    assert steps == N // 8 == 4
+    batches = _take(ds.batches(8, seed=0), 3 * steps)
+    epochs = [np.concatenate([b["index"] for b in batches[e * steps:(e + 1) * steps]])
+              for e in range(3)]
+    for indices in epochs:
+        assert len(indices) == steps * 8  # the remainder of each epoch is dropped
+        assert len(set(indices.tolist())) == len(indices)  # no index twice in an epoch
+        assert set(indices.tolist()) <= set(range(N))
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert not np.array_equal(epochs[1], epochs[2])
+
+
+def test_same_seed_same_batches_other_seed_other_batches():
+    ds = _toy()
+    a = _take(ds.batches(8, seed=3), 6)
+    b = _take(ds.batches(8, seed=3), 6)
+    c = _take(ds.batches(8, seed=4), 6)
+    for x, y in zip(a, b):
+        for k in x:
+            np.testing.assert_array_equal(x[k], y[k])
+    assert any(not np.array_equal(x["index"], z["index"]) for x, z in zip(a, c))
+
+
+@settings(max_examples=8, deadline=None)
+@given(start=st.integers(0, 25), batch_size=st.sampled_from([4, 8, 16]))
+def test_resuming_at_start_step_equals_skipping(start, batch_size):
+    ds = _toy()
+    skipped = _take(ds.batches(batch_size, seed=7), start + 3)[start:]
+    resumed = _take(ds.batches(batch_size, seed=7, start_step=start), 3)
+    for x, y in zip(skipped, resumed):
+        for k in ("x", "y", "index"):
+            np.testing.assert_array_equal(x[k], y[k])
+    # The pipeline is indexable by global step too.
+    m = ds.map_dataset(batch_size, seed=7)
+    np.testing.assert_array_equal(m[start]["index"], skipped[0]["index"])
+
+
+def test_arrays_in_index_order():
+    x, y = _toy().arrays(batch_size=10)
+    assert x.shape == (N, 3, 2, 1) and y.dtype == np.int32
+    np.testing.assert_array_equal(y, np.arange(N) % 10)
+
+
+def test_batch_larger_than_dataset():
+    with pytest.raises(DatasetError, match="fewer than one batch"):
+        next(_toy(5).batches(8, seed=0))
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(DatasetError) as e:
+        load_dataset("cifar11")
+    for name in DATASETS:
+        assert name in str(e.value)
+    assert "folder:PATH" in str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
+def test_missing_folder_path(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset(f"folder:{tmp_path / 'nope'}")
+    with pytest.raises(DatasetError, match="not a directory"):
+        load_dataset(str(tmp_path / "nope"))
