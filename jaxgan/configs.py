@@ -1,0 +1,164 @@
+"""Run configurations: one frozen dataclass per paper's setup, defaults reproducing it.
+
+The command line is generated from these fields (`jaxgan.cli`), so a new field is a new flag
+with no second list to keep in sync. Every config is saved beside its run as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Fields shared by every GAN run. Subclasses change defaults, never meaning.
+
+    Attributes:
+      objective: registry name (``jaxgan.objectives.OBJECTIVES``).
+      dataset: ``mnist``, ``fashion_mnist``, ``ring8``, ``grid25`` or an image folder path.
+      data_dir: a folder of IDX files for mnist / fashion_mnist (else TFDS).
+      arch: ``mlp``, ``lsgan_mnist`` or ``dcgan``.
+      resolution: image side; image folders default to 64, MNIST is 28 (another value
+        resizes it).
+      width: DCGAN base channel count (64 in the paper).
+      hidden, depth, activation: the MLP networks of the 2-D toy.
+      z_dim, z_dist: latent size and distribution (``normal`` or ``uniform`` on [-1, 1]).
+      batch_size: examples per D update.
+      g_lr, d_lr, beta1, beta2: Adam for G and D.
+      n_critic: D updates per G update (Algorithm 1's k).
+      epochs: passes over the data; ``steps`` overrides it when set.
+      steps: total train steps (one G update each).
+      seed: the one seed of the run (init, noise, data order).
+      log_every: steps between metrics lines.
+      num_samples: samples drawn for each figure (a grid of images or a 2-D scatter).
+    """
+
+    objective: str = "nsgan"
+    dataset: str = "ring8"
+    data_dir: str | None = None
+    arch: str = "mlp"
+    resolution: int | None = None
+    width: int = 64
+    hidden: int = 128
+    depth: int = 2
+    activation: str = "tanh"
+    z_dim: int = 100
+    z_dist: str = "normal"
+    batch_size: int = 64
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_critic: int = 1
+    epochs: int = 10
+    steps: int | None = None
+    seed: int = 0
+    log_every: int = 50
+    num_samples: int = 64
+
+    def to_json(self) -> str:
+        return json.dumps({"config": type(self).__name__, **dataclasses.asdict(self)}, indent=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class MixtureConfig(TrainConfig):
+    """The 2-D mixture-of-Gaussians toy as in LSGAN's released code (Mao et al. 2017).
+
+    G and D with 2 tanh hidden layers of 128, z 256-d Gaussian, Adam (D 1e-4, G 1e-3,
+    beta1 0.5), batch 512, 35k iterations, the 0-1 coding. One "epoch" of a mixture is a fixed
+    number of steps (see `jaxgan.data`), used only to space figures and checkpoints.
+    """
+
+    objective: str = "lsgan"
+    dataset: str = "ring8"
+    arch: str = "mlp"
+    z_dim: int = 256
+    batch_size: int = 512
+    g_lr: float = 1e-3
+    d_lr: float = 1e-4
+    steps: int | None = 35_000
+    log_every: int = 100
+    num_samples: int = 2_500  # PacGAN's evaluation sample count
+
+
+@dataclasses.dataclass(frozen=True)
+class LSGANMnistConfig(TrainConfig):
+    """The user's LSGAN MNIST run (Mao et al. 2017 networks for 28x28 digits).
+
+    z 62, BN on the middle layers, linear D output, Adam 2e-4 / beta1 0.5, batch 64. The user
+    saw near-real digits after about 30 epochs.
+    """
+
+    objective: str = "lsgan"
+    dataset: str = "mnist"
+    arch: str = "lsgan_mnist"
+    z_dim: int = 62
+    batch_size: int = 64
+    epochs: int = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class DCGANConfig(TrainConfig):
+    """DCGAN (Radford et al. 2015): Adam 2e-4 / beta1 0.5, batch 128, z 100 uniform on [-1, 1].
+
+    The non-saturating loss is the paper's practice; 64 px is its resolution. The user's own
+    run is a folder of photos at a chosen resolution (32 to 256).
+    """
+
+    objective: str = "nsgan"
+    dataset: str = "mnist"
+    arch: str = "dcgan"
+    resolution: int | None = None  # the data's own: 28 for MNIST, 64 for an image folder
+    z_dim: int = 100
+    z_dist: str = "uniform"
+    batch_size: int = 128
+    epochs: int = 25
+
+
+CONFIGS: dict[str, type[TrainConfig]] = {
+    "mixture": MixtureConfig,
+    "lsgan_mnist": LSGANMnistConfig,
+    "dcgan": DCGANConfig,
+}
+
+MIXTURES = ("ring8", "grid25")
+
+
+def default_config_name(dataset: str) -> str:
+    """The paper setup a dataset name implies when no ``--config`` is given."""
+    if dataset in MIXTURES:
+        return "mixture"
+    if dataset in ("mnist", "fashion_mnist"):
+        return "lsgan_mnist"
+    return "dcgan"  # an image folder: the user's DCGAN-on-photos run
+
+
+def config_class(name: str) -> type[TrainConfig]:
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown config {name!r}; valid configs: {', '.join(CONFIGS)}") from None
+
+
+def field_types(cls: type[TrainConfig]) -> dict[str, type]:
+    """Each field's scalar type, with ``X | None`` reduced to ``X`` (the CLI parses it)."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        t = hints[f.name]
+        args = [a for a in typing.get_args(t) if a is not type(None)]
+        out[f.name] = args[0] if args else t
+    return out
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Reads the ``config.json`` a run wrote."""
+    d = json.loads(Path(path).read_text())
+    kind = d.pop("config")
+    classes = {c.__name__: c for c in (TrainConfig, *CONFIGS.values())}
+    if kind not in classes:
+        raise ValueError(f"{path}: unknown config class {kind!r}; known: {', '.join(classes)}")
+    return classes[kind](**d)

@@ -1,0 +1,109 @@
+"""Pure GAN losses on discriminator logits.
+
+Every function takes logits (never probabilities) and returns per-example values; the caller
+reduces (``gan_d_loss(lr, lf).mean()``), as optax's losses do. They are written with
+``softplus`` / ``log_sigmoid`` so that they stay finite, with finite gradients, for any logit:
+``log(sigmoid(l))`` computed naively underflows to ``-inf`` once ``l < -88`` in float32,
+whereas ``-softplus(-l)`` is exact there.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+# LSGAN codings (Mao et al. 2017, Sec. 3.2.2): (a, b, c) = (fake target, real target, the
+# value G wants D to assign to fakes).
+LSGAN_CODINGS: dict[str, tuple[float, float, float]] = {
+    # b - c = 1 and b - a = 2: minimising the objective minimises the Pearson chi^2
+    # divergence between p_data + p_g and 2 p_g (Eq. 9 and Sec. 3.2.1).
+    "pearson": (-1.0, 1.0, 0.0),
+    # G wants D to believe its samples are real, as in the regular GAN (Eq. 9, second coding).
+    "01": (0.0, 1.0, 1.0),
+}
+
+
+def gan_d_loss(real_logits: Array, fake_logits: Array, *, real_target: float = 1.0) -> Array:
+    """The GAN discriminator loss, the negated value function ``-V(D, G)`` per example.
+
+    ``-log D(x) - log(1 - D(G(z)))`` with ``D = sigmoid(l)``; since ``log sigmoid(l) =
+    -softplus(-l)`` and ``log(1 - sigmoid(l)) = -softplus(l)`` this is
+    ``softplus(-l_real) + softplus(l_fake)``.
+
+    Args:
+      real_logits: D's logits on real data, shape ``(N,)``.
+      fake_logits: D's logits on generated data, shape ``(N,)``.
+      real_target: the target for real examples. ``1`` is the paper; ``alpha < 1`` is
+        one-sided label smoothing (Salimans et al. 2016, Sec. 3.4), i.e. the binary cross
+        entropy with target ``alpha`` on real data only; fake targets stay 0.
+
+    Returns:
+      Per-example loss, shape ``(N,)``.
+
+    References:
+      Goodfellow et al., Generative Adversarial Nets, 2014, Eq. 1.
+      https://arxiv.org/abs/1406.2661
+    """
+    real = real_target * jax.nn.softplus(-real_logits) + (1.0 - real_target) * jax.nn.softplus(
+        real_logits
+    )
+    return real + jax.nn.softplus(fake_logits)
+
+
+def gan_g_loss_minimax(fake_logits: Array) -> Array:
+    """The minimax ("saturating") generator loss, ``log(1 - D(G(z)))`` = ``-softplus(l)``.
+
+    Early in training D rejects fakes confidently (``l << 0``) and the gradient
+    ``-sigmoid(l)`` vanishes: the reason the paper recommends the non-saturating loss.
+
+    References:
+      Goodfellow et al., 2014, Eq. 1 and Algorithm 1. https://arxiv.org/abs/1406.2661
+    """
+    return -jax.nn.softplus(fake_logits)
+
+
+def gan_g_loss_nonsaturating(fake_logits: Array) -> Array:
+    """The non-saturating generator loss, ``-log D(G(z))`` = ``softplus(-l)``.
+
+    Same fixed point as the minimax loss, but strong gradients when D rejects fakes.
+
+    References:
+      Goodfellow et al., 2014, Sec. 3 ("maximize log D(G(z))").
+      https://arxiv.org/abs/1406.2661
+    """
+    return jax.nn.softplus(-fake_logits)
+
+
+def lsgan_d_loss(real_logits: Array, fake_logits: Array, *, a: float, b: float) -> Array:
+    """The least-squares discriminator loss ``1/2 (D(x) - b)^2 + 1/2 (D(G(z)) - a)^2``.
+
+    D's output is linear (a "logit" here is the raw output). Zero exactly when real outputs
+    equal ``b`` and fake outputs equal ``a``.
+
+    References:
+      Mao et al., Least Squares Generative Adversarial Networks, 2017, Eq. 2.
+      https://arxiv.org/abs/1611.04076
+    """
+    return 0.5 * jnp.square(real_logits - b) + 0.5 * jnp.square(fake_logits - a)
+
+
+def lsgan_g_loss(fake_logits: Array, *, c: float) -> Array:
+    """The least-squares generator loss ``1/2 (D(G(z)) - c)^2``.
+
+    Unlike the sigmoid GAN loss, fakes on the right side of the decision boundary but far
+    from it are still penalised, so G's gradient does not vanish (Sec. 3.1).
+
+    References:
+      Mao et al., 2017, Eq. 2. https://arxiv.org/abs/1611.04076
+    """
+    return 0.5 * jnp.square(fake_logits - c)
+
+
+def gan_value(real_logits: Array, fake_logits: Array) -> Array:
+    """The value function ``V(D, G) = E log D(x) + E log(1 - D(G(z)))`` (a scalar).
+
+    Used by tests and diagnostics: with the optimal D, ``V = -log 4 + 2 JSD(p_data || p_g)``.
+    """
+    return jnp.mean(-gan_d_loss(real_logits, fake_logits))

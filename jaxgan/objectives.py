@@ -1,0 +1,85 @@
+"""The objective registry: a name -> a (D loss, G loss) pair of per-example loss functions.
+
+An objective adds itself with one entry in ``OBJECTIVES``. The train step only ever calls
+``objective.d_loss(real_logits, fake_logits)`` and ``objective.g_loss(fake_logits)`` and
+reduces with a mean, so conditioning, techniques and the loop never depend on which
+objective runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Callable
+
+import jax
+
+from jaxgan import losses
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """A GAN objective: per-example D and G losses on D's logits.
+
+    Attributes:
+      name: registry name.
+      d_loss: ``(real_logits, fake_logits) -> (N,)``.
+      g_loss: ``fake_logits -> (N,)``.
+      summary: one line for ``--help`` and tables.
+      reference: the paper.
+      sigmoid_output: whether D's output is read through a sigmoid (a probability); a least
+        squares D's output is linear. Only the reported mean D(x) depends on it.
+    """
+
+    name: str
+    d_loss: Callable[[Array, Array], Array]
+    g_loss: Callable[[Array], Array]
+    summary: str
+    reference: str
+    sigmoid_output: bool = True
+
+
+def _lsgan(name: str, coding: str) -> Objective:
+    a, b, c = losses.LSGAN_CODINGS[coding]
+    return Objective(
+        name=name,
+        d_loss=functools.partial(losses.lsgan_d_loss, a=a, b=b),
+        g_loss=functools.partial(losses.lsgan_g_loss, c=c),
+        summary=f"least squares, a={a:g} b={b:g} c={c:g} ({coding} coding)",
+        reference="Mao et al. 2017, arXiv:1611.04076",
+        sigmoid_output=False,
+    )
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "gan": Objective(
+        "gan",
+        losses.gan_d_loss,
+        losses.gan_g_loss_minimax,
+        "GAN, minimax (saturating) G loss log(1 - D(G(z)))",
+        "Goodfellow et al. 2014, arXiv:1406.2661",
+    ),
+    "nsgan": Objective(
+        "nsgan",
+        losses.gan_d_loss,
+        losses.gan_g_loss_nonsaturating,
+        "GAN, non-saturating G loss -log D(G(z))",
+        "Goodfellow et al. 2014, arXiv:1406.2661",
+    ),
+    # The paper adopts the 0-1 coding for its experiments (Sec. 3.2.2), as does its
+    # released mixture-of-Gaussians code; both codings are reachable by name.
+    "lsgan": _lsgan("lsgan", "01"),
+    "lsgan-01": _lsgan("lsgan-01", "01"),
+    "lsgan-pearson": _lsgan("lsgan-pearson", "pearson"),
+}
+
+
+def get_objective(name: str) -> Objective:
+    """Looks an objective up by name; an unknown name lists the valid ones."""
+    try:
+        return OBJECTIVES[name]
+    except KeyError:
+        valid = ", ".join(sorted(OBJECTIVES))
+        raise ValueError(f"unknown objective {name!r}; valid objectives: {valid}") from None

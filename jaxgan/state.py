@@ -1,0 +1,160 @@
+"""`GANState`, the one pytree a train step takes and returns, and its initialisation.
+
+The networks are Flax NNX modules used functionally: they are built once, ``nnx.split`` into
+a static graph definition (closed over by the step, never in the state) and arrays (in the
+state). Everything that changes during training lives in ``GANState``, so a step is a pure
+function ``(state, batch) -> (state, metrics)`` that jits once and checkpoints whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+
+
+@struct.dataclass
+class GANState:
+    """Everything a GAN run changes, as one pytree.
+
+    Attributes:
+      step: number of completed train steps (int32 scalar); keys derive from it.
+      key: the run's base PRNG key (raw uint32[2]); step ``s`` uses ``fold_in(key, s)``.
+      g_params, d_params: ``nnx.Param`` states of G and D.
+      g_stats, d_stats: the rest of each network's state (BatchNorm running statistics).
+      g_opt, d_opt: optax states.
+      extra: technique state (e.g. parameter history averages), a dict, empty by default.
+    """
+
+    step: jax.Array
+    key: jax.Array
+    g_params: nnx.State
+    g_stats: nnx.State
+    d_params: nnx.State
+    d_stats: nnx.State
+    g_opt: optax.OptState
+    d_opt: optax.OptState
+    extra: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Networks:
+    """The static halves of G and D: graph definitions, optimisers, shapes.
+
+    ``g_eval`` / ``d_eval`` are the graph definitions of the same modules viewed in inference
+    mode (BatchNorm on running averages, dropout off); they share the train-mode arrays.
+    """
+
+    g_graph: Any
+    d_graph: Any
+    g_eval: Any
+    d_eval: Any
+    g_tx: optax.GradientTransformation
+    d_tx: optax.GradientTransformation
+    z_dim: int
+    out_shape: tuple[int, ...]
+
+
+def eval_view(module: nnx.Module) -> nnx.Module:
+    """The module in inference mode (running BatchNorm statistics, no dropout)."""
+    return nnx.view(module, use_running_average=True, deterministic=True, raise_if_not_found=False)
+
+
+def split_networks(
+    generator: nnx.Module,
+    discriminator: nnx.Module,
+    g_tx: optax.GradientTransformation,
+    d_tx: optax.GradientTransformation,
+    key: jax.Array,
+) -> tuple[Networks, GANState]:
+    """Splits built NNX networks into the static `Networks` and an initial `GANState`."""
+    g_graph, g_params, g_stats = nnx.split(generator, nnx.Param, ...)
+    d_graph, d_params, d_stats = nnx.split(discriminator, nnx.Param, ...)
+    nets = Networks(
+        g_graph=g_graph,
+        d_graph=d_graph,
+        g_eval=nnx.split(eval_view(generator), nnx.Param, ...)[0],
+        d_eval=nnx.split(eval_view(discriminator), nnx.Param, ...)[0],
+        g_tx=g_tx,
+        d_tx=d_tx,
+        z_dim=int(generator.z_dim),
+        out_shape=tuple(generator.out_shape),
+    )
+    state = GANState(
+        step=jnp.zeros((), jnp.int32),
+        key=key,
+        g_params=g_params,
+        g_stats=g_stats,
+        d_params=d_params,
+        d_stats=d_stats,
+        g_opt=g_tx.init(g_params),
+        d_opt=d_tx.init(d_params),
+    )
+    return nets, state
+
+
+def apply(graph, params: nnx.State, stats: nnx.State, *args, **kwargs):
+    """Calls a split module functionally: returns ``(output, new_stats)``.
+
+    BatchNorm's running statistics are returned, not mutated, so the caller decides whether a
+    forward pass counts (the D update keeps D's; a G forward inside the D update does not).
+    """
+    # copy=True gives fresh Variables owned by the current trace: ``stats`` may come from an
+    # outer trace (jit, while this runs under grad), and NNX refuses to mutate a BatchStat
+    # created at another trace level.
+    module = nnx.merge(graph, params, stats, copy=True)
+    out = module(*args, **kwargs)
+    return out, nnx.split(module, nnx.Param, ...)[2]
+
+
+
+ARCHS = ("mlp", "lsgan_mnist", "dcgan")
+
+
+def build_networks(cfg, example_shape: tuple[int, ...], rngs: nnx.Rngs):
+    """Builds (G, D) for a config and the data's example shape."""
+    from jaxgan import nets  # the step and state need no network classes; only this does
+
+    if cfg.arch == "mlp":
+        if len(example_shape) != 1:
+            raise ValueError(
+                f"arch 'mlp' is for 2-D point data; this dataset has images of shape "
+                f"{example_shape}: use --arch lsgan_mnist or --arch dcgan"
+            )
+        kw = dict(hidden=cfg.hidden, depth=cfg.depth, activation=cfg.activation, rngs=rngs)
+        return (
+            nets.MLPGenerator(z_dim=cfg.z_dim, out_dim=example_shape[0], **kw),
+            nets.MLPDiscriminator(in_dim=example_shape[0], **kw),
+        )
+    if len(example_shape) != 3:
+        raise ValueError(
+            f"arch {cfg.arch!r} is for images; this dataset has points of shape "
+            f"{example_shape}: use --arch mlp"
+        )
+    if cfg.arch == "lsgan_mnist":
+        if tuple(example_shape) != (28, 28, 1):
+            raise ValueError(
+                f"arch 'lsgan_mnist' is for 28x28x1 images, not {example_shape}: use --arch dcgan"
+            )
+        return nets.LSGANMnistGenerator(z_dim=cfg.z_dim, rngs=rngs), nets.LSGANMnistDiscriminator(
+            rngs=rngs
+        )
+    if cfg.arch == "dcgan":
+        h, _, c = example_shape
+        kw = dict(resolution=h, channels=c, width=cfg.width, rngs=rngs)
+        return nets.DCGANGenerator(z_dim=cfg.z_dim, **kw), nets.DCGANDiscriminator(**kw)
+    raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}")
+
+
+def init_state(cfg, example_shape: tuple[int, ...]) -> tuple[Networks, GANState]:
+    """Networks, optimisers and the initial state of a run, all from ``cfg.seed``."""
+    key = jax.random.PRNGKey(cfg.seed)
+    init_key, run_key = jax.random.split(key)
+    g, d = build_networks(cfg, example_shape, nnx.Rngs(init_key))
+    g_tx = optax.adam(cfg.g_lr, b1=cfg.beta1, b2=cfg.beta2)
+    d_tx = optax.adam(cfg.d_lr, b1=cfg.beta1, b2=cfg.beta2)
+    return split_networks(g, d, g_tx, d_tx, run_key)

@@ -1,0 +1,136 @@
+"""A GAN training run from a config: data, state, step, loop, figures, checkpoints.
+
+What a run writes in its output folder:
+  config.json         the resolved config (``jaxgan sample`` and ``--resume`` read it)
+  data.json           the data's example shape and description
+  metrics.jsonl       one line per ``log_every`` steps: losses, mean D outputs, grad norms
+  samples/epoch_NNN.png  a grid from fixed noise (a scatter over the real centres for 2-D data)
+  samples.png         the latest of those
+  loss_curve.png      losses and mean D outputs against the step
+  checkpoints/        Orbax checkpoints of the whole state, one per epoch (the last two kept)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxgan import plots
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.configs import MIXTURES, TrainConfig, load_config
+from jaxgan.data import load_dataset, mixtures
+from jaxgan.loop import run
+from jaxgan.objectives import get_objective
+from jaxgan.state import GANState, Networks, init_state
+from jaxgan.step import make_sampler, make_train_step, sample_z
+
+
+def fixed_noise(cfg: TrainConfig, z_dim: int, n: int) -> jax.Array:
+    """The noise every figure of a run is drawn from, so figures are comparable over time."""
+    return sample_z(jax.random.PRNGKey(cfg.seed + 1_000_003), (n, z_dim), cfg.z_dist)
+
+
+def save_samples(path: Path, x: np.ndarray, dataset: str, title: str = "") -> None:
+    """A grid for images, a scatter over the real centres for 2-D points."""
+    if x.ndim == 2:
+        centres = mixtures.centres(dataset) if dataset in MIXTURES else None
+        plots.save_scatter(path, x, centres, title=title)
+    else:
+        plots.save_image_grid(path, x, scale=2 if x.shape[1] <= 32 else 1)
+
+
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True):
+    """Trains ``cfg`` into ``out``; with ``resume`` continues from its latest checkpoint.
+
+    Returns:
+      ``(state, nets)`` at the end of training.
+    """
+    out = Path(out)
+    get_objective(cfg.objective)  # fail on a bad name before loading any data
+    if resume:
+        saved = load_config(out / "config.json")
+        if saved != cfg:
+            diff = {
+                k: (getattr(saved, k), getattr(cfg, k))
+                for k in (f.name for f in dataclasses.fields(cfg))
+                if getattr(saved, k, None) != getattr(cfg, k)
+            }
+            if set(diff) - {"epochs", "steps"}:
+                raise ValueError(
+                    f"--resume with a config that differs from {out / 'config.json'} in "
+                    f"{diff}; only --epochs / --steps may change on resume"
+                )
+    elif (out / "checkpoints").exists():
+        raise FileExistsError(
+            f"{out} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution)
+    nets, state = init_state(cfg, data.example_shape)
+    ckpt = Checkpointer(out / "checkpoints")
+    if resume:
+        state, _ = ckpt.restore(state)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.to_json())
+    # What sampling a run needs of its data, so `jaxgan sample` works without the dataset.
+    (out / "data.json").write_text(
+        json.dumps({"example_shape": list(data.example_shape), "description": data.description})
+    )
+
+    steps_per_epoch = data.steps_per_epoch(cfg.batch_size * cfg.n_critic)
+    total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
+    step_fn = make_train_step(
+        get_objective(cfg.objective), nets, z_dist=cfg.z_dist, n_critic=cfg.n_critic
+    )
+    sampler = make_sampler(nets)
+    z = fixed_noise(cfg, nets.z_dim, cfg.num_samples)
+    records_path = out / "metrics.jsonl"
+
+    def on_epoch(state: GANState, epoch: int) -> None:
+        x = np.asarray(sampler(state, z))
+        title = f"{cfg.objective} on {cfg.dataset}, epoch {epoch}, step {int(state.step)}"
+        path = out / "samples" / f"epoch_{epoch:03d}.png"
+        save_samples(path, x, cfg.dataset, title)
+        shutil.copyfile(path, out / "samples.png")
+        plots.save_loss_curves(
+            out / "loss_curve.png", plots.read_metrics(records_path), title=title
+        )
+
+    batches = data.batches(
+        cfg.batch_size * cfg.n_critic, seed=cfg.seed, start_step=int(state.step)
+    )
+    state = run(
+        state,
+        step_fn,
+        batches,
+        total_steps=total,
+        steps_per_epoch=steps_per_epoch,
+        out_dir=out,
+        checkpointer=ckpt,
+        on_epoch=on_epoch,
+        log_every=cfg.log_every,
+        meta={"config": json.loads(cfg.to_json())},
+        desc=f"{cfg.objective}/{cfg.dataset}",
+        progress=progress,
+    )
+    ckpt.close()
+    return state, nets
+
+
+def load_run(run_dir: str | Path) -> tuple[TrainConfig, Networks, GANState]:
+    """Config, networks and the latest state of a finished or interrupted run."""
+    run_dir = Path(run_dir)
+    if run_dir.name == "checkpoints":
+        run_dir = run_dir.parent
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"{run_dir} has no config.json: is it the --out of a jaxgan run?")
+    cfg = load_config(run_dir / "config.json")
+    shape = tuple(json.loads((run_dir / "data.json").read_text())["example_shape"])
+    nets, state = init_state(cfg, shape)
+    state, _ = Checkpointer(run_dir / "checkpoints").restore(state)
+    return cfg, nets, state

@@ -1,0 +1,89 @@
+"""The command line as a user meets it: flags from the configs, errors that say what to do."""
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan import cli
+from jaxgan.configs import TrainConfig
+
+TINY = ["--hidden", "16", "--z-dim", "4", "--batch-size", "32", "--log-every", "5",
+        "--num-samples", "50", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def ring_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert cli.main(["train", "--dataset", "ring8", "--steps", "10", "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_every_config_field_is_a_flag(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    import dataclasses
+
+    for f in dataclasses.fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in text
+
+
+def test_flag_defaults_follow_the_dataset(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--dataset", "mnist", "--help"])
+    assert "LSGANMnistConfig" in capsys.readouterr().out
+
+
+def test_unknown_objective_lists_the_valid_ones(capsys):
+    assert cli.main(["train", "--objective", "wgan-typo", "--out", "/nonexistent/x"]) == 2
+    assert "gan, lsgan, lsgan-01, lsgan-pearson, nsgan" in capsys.readouterr().err
+
+
+def test_unknown_dataset_lists_the_valid_ones(capsys, tmp_path):
+    assert cli.main(["train", "--dataset", "cifar99", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "mnist" in err and "ring8" in err and "folder:" in err
+
+
+def test_an_image_folder_with_no_images_says_so(capsys, tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    code = cli.main(["train", "--dataset", str(tmp_path / "photos"), "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "no images" in capsys.readouterr().err.lower()
+
+
+def test_mnist_offline_without_data_dir_fails_fast_and_says_how(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("JAXGAN_DATA_DIR", raising=False)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    from jaxgan.data import tfds_source
+
+    monkeypatch.setattr(tfds_source, "internet_available", lambda *a, **k: False)
+    start = time.perf_counter()
+    assert cli.main(["train", "--dataset", "mnist", "--out", str(tmp_path / "r")]) == 2
+    assert time.perf_counter() - start < 10
+    err = capsys.readouterr().err
+    assert "--data-dir" in err and "JAXGAN_DATA_DIR" in err
+
+
+def test_sample_writes_a_png_and_raw_npz(ring_run, tmp_path):
+    png, npz = tmp_path / "s.png", tmp_path / "s.npz"
+    assert cli.main(["sample", "--checkpoint", str(ring_run), "-n", "30", "--out", str(png)]) == 0
+    assert Image.open(png).size[0] > 100
+    assert cli.main(["sample", "--checkpoint", str(ring_run), "-n", "30", "--out", str(npz)]) == 0
+    x = np.load(npz)["x"]
+    assert x.shape == (30, 2) and np.isfinite(x).all()
+
+
+def test_interpolation_needs_images(ring_run, tmp_path, capsys):
+    out = tmp_path / "i.png"
+    assert cli.main(["sample", "--checkpoint", str(ring_run), "--interpolate", "3", "--out", str(out)]) == 2
+    assert "2-D points" in capsys.readouterr().err
+
+
+def test_resume_continues_with_the_saved_settings(ring_run):
+    assert cli.main(["train", "--resume", "--out", str(ring_run), "--steps", "15", "--no-progress"]) == 0
+    lines = (ring_run / "metrics.jsonl").read_text().splitlines()
+    assert '"step": 15' in lines[-1]

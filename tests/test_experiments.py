@@ -1,0 +1,59 @@
+"""A one-step run of each experiment script, as a user would call it."""
+
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jaxgan import cli
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def run_script(name, args, monkeypatch):
+    monkeypatch.setattr(sys, "argv", [name, *args])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(EXPERIMENTS / name), run_name="__main__")
+    assert exit_.value.code == 0
+
+
+@pytest.mark.parametrize(
+    "script, extra",
+    [
+        ("lsgan_mnist.py", []),
+        ("dcgan_images.py", ["--dataset", "mnist", "--batch-size", "16", "--width", "8"]),
+    ],
+)
+def test_one_step_of_each_experiment(script, extra, mnist_dir, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    run_script(
+        script,
+        ["--data-dir", str(mnist_dir), "--steps", "1", "--num-samples", "16", "--out", str(out),
+         "--no-progress", *extra],
+        monkeypatch,
+    )
+    grid = np.asarray(Image.open(out / "samples.png"))
+    assert grid.ndim == 2 and grid.std() > 0  # a grayscale grid of digits-to-be
+    strips = tmp_path / "strips.png"
+    assert cli.main(["sample", "--checkpoint", str(out), "--interpolate", "2", "--points", "5",
+                     "--out", str(strips)]) == 0
+    assert Image.open(strips).size[1] < Image.open(strips).size[0]
+
+
+def test_dcgan_on_an_image_folder(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, size in enumerate([(40, 30), (64, 64), (50, 80), (33, 33)]):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    out = tmp_path / "run"
+    run_script(
+        "dcgan_images.py",
+        ["--dataset", str(photos), "--resolution", "32", "--batch-size", "2", "--width", "8",
+         "--steps", "2", "--num-samples", "4", "--out", str(out), "--no-progress"],
+        monkeypatch,
+    )
+    assert np.asarray(Image.open(out / "samples.png")).shape[-1] == 3

@@ -1,0 +1,156 @@
+"""The papers' facts about each loss (PAPERS.md sections 1 and 3), jitted and not."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from absl.testing import parameterized
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jaxgan import losses
+from jaxgan.objectives import OBJECTIVES, get_objective
+
+densities = st.floats(min_value=1e-3, max_value=10.0, allow_nan=False)
+moderate = st.floats(min_value=-30.0, max_value=30.0, allow_nan=False)
+
+
+class LossTest(parameterized.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_gan_d_loss_hand_values(self):
+        f = self.variant(losses.gan_d_loss)
+        # At logit 0 D = 1/2 for both: -log(1/2) - log(1/2) = log 4.
+        np.testing.assert_allclose(f(jnp.zeros(1), jnp.zeros(1)), [np.log(4.0)], rtol=1e-6)
+        # D(x) = sigmoid(2), D(G(z)) = sigmoid(-1).
+        want = -np.log(1 / (1 + np.exp(-2.0))) - np.log(1 - 1 / (1 + np.exp(1.0)))
+        np.testing.assert_allclose(f(jnp.array([2.0]), jnp.array([-1.0])), [want], rtol=1e-6)
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_generator_losses_hand_values(self):
+        l = jnp.array([-3.0, 0.0, 2.0])
+        sig = 1 / (1 + np.exp(-np.asarray(l, np.float64)))
+        np.testing.assert_allclose(
+            self.variant(losses.gan_g_loss_minimax)(l), np.log(1 - sig), rtol=1e-5
+        )
+        np.testing.assert_allclose(
+            self.variant(losses.gan_g_loss_nonsaturating)(l), -np.log(sig), rtol=1e-5
+        )
+
+    @parameterized.parameters(*losses.LSGAN_CODINGS)
+    def test_lsgan_zero_exactly_at_targets(self, coding):
+        a, b, c = losses.LSGAN_CODINGS[coding]
+        chex.assert_trees_all_equal(
+            losses.lsgan_d_loss(jnp.full(3, b), jnp.full(3, a), a=a, b=b), jnp.zeros(3)
+        )
+        chex.assert_trees_all_equal(losses.lsgan_g_loss(jnp.full(3, c), c=c), jnp.zeros(3))
+        self.assertGreater(float(losses.lsgan_d_loss(jnp.array(b + 0.1), jnp.array(a), a=a, b=b)), 0)
+        self.assertGreater(float(losses.lsgan_g_loss(jnp.array(c - 0.1), c=c)), 0)
+
+    def test_lsgan_codings_are_the_papers(self):
+        # Pearson chi^2 needs b - c = 1 and b - a = 2 (Mao et al. 2017, Eq. 8).
+        a, b, c = losses.LSGAN_CODINGS["pearson"]
+        self.assertEqual((b - c, b - a), (1.0, 2.0))
+        self.assertEqual(losses.LSGAN_CODINGS["01"], (0.0, 1.0, 1.0))
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_every_objective_finite_at_extreme_logits(self):
+        extreme = jnp.array([-1e4, -100.0, 0.0, 100.0, 1e4])
+        for name, obj in OBJECTIVES.items():
+            d = self.variant(lambda r, f, obj=obj: jnp.mean(obj.d_loss(r, f)))
+            g = self.variant(lambda f, obj=obj: jnp.mean(obj.g_loss(f)))
+            chex.assert_tree_all_finite((d(extreme, extreme[::-1]), g(extreme)))
+            chex.assert_tree_all_finite(jax.grad(d, argnums=(0, 1))(extreme, extreme[::-1]))
+            chex.assert_tree_all_finite(jax.grad(g)(extreme))
+
+    def test_gradients_match_finite_differences(self):
+        l = jnp.array([-1.3, 0.2, 2.1])
+        jax.test_util.check_grads(
+            lambda r, f: losses.gan_d_loss(r, f, real_target=0.9).sum(), (l, -l), order=2
+        )
+        jax.test_util.check_grads(lambda f: losses.gan_g_loss_minimax(f).sum(), (l,), order=2)
+        jax.test_util.check_grads(
+            lambda f: losses.gan_g_loss_nonsaturating(f).sum(), (l,), order=2
+        )
+
+
+@settings(max_examples=50, deadline=None)
+@given(p=densities, q=densities)
+def test_optimal_discriminator_is_p_over_p_plus_q(p, q):
+    # Pointwise, D maximises p log D + q log(1 - D) (Goodfellow et al. 2014, Prop. 1); in
+    # logits the minimiser of p softplus(-l) + q softplus(l) is log(p / q).
+    def objective(l):
+        return p * losses.gan_d_loss(l, jnp.array(-1e4)) + q * losses.gan_d_loss(
+            jnp.array(1e4), l
+        )
+
+    l_star = jnp.log(p / q)
+    np.testing.assert_allclose(jax.nn.sigmoid(l_star), p / (p + q), rtol=1e-5)
+    assert abs(float(jax.grad(objective)(l_star))) < 1e-4 * (p + q)
+    for delta in (-0.1, 0.1):
+        assert float(objective(l_star + delta)) > float(objective(l_star))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(densities, min_size=3, max_size=3), st.lists(densities, min_size=3, max_size=3))
+def test_value_with_optimal_d_is_minus_log4_plus_2jsd(pw, qw):
+    p = np.asarray(pw) / np.sum(pw)
+    q = np.asarray(qw) / np.sum(qw)
+    l = jnp.asarray(np.log(p / q), jnp.float32)  # the optimal D's logits on the support
+    value = -(
+        np.sum(p * np.asarray(losses.gan_d_loss(l, jnp.full(3, -1e4))))
+        + np.sum(q * np.asarray(losses.gan_d_loss(jnp.full(3, 1e4), l)))
+    )
+    m = (p + q) / 2
+    jsd = 0.5 * np.sum(p * np.log(p / m)) + 0.5 * np.sum(q * np.log(q / m))
+    np.testing.assert_allclose(value, -np.log(4) + 2 * jsd, rtol=1e-4, atol=1e-5)
+
+
+def test_value_at_equal_densities_is_minus_log4():
+    np.testing.assert_allclose(losses.gan_value(jnp.zeros(4), jnp.zeros(4)), -np.log(4), rtol=1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(real=moderate, fake=moderate)
+def test_d_loss_decreases_towards_its_targets(real, fake):
+    real, fake = np.float32(real), np.float32(fake)
+    # Raising the real logit or lowering the fake one always lowers the GAN D loss; the
+    # least squares D loss moves real outputs towards b and fake ones towards a.
+    g_real, g_fake = jax.grad(lambda r, f: losses.gan_d_loss(r, f), argnums=(0, 1))(
+        jnp.float32(real), jnp.float32(fake)
+    )
+    assert g_real <= 0 and g_fake >= 0
+    for a, b, _ in losses.LSGAN_CODINGS.values():
+        g_real, g_fake = jax.grad(
+            lambda r, f: losses.lsgan_d_loss(r, f, a=a, b=b), argnums=(0, 1)
+        )(jnp.float32(real), jnp.float32(fake))
+        assert np.sign(g_real) == np.sign(real - b) and np.sign(g_fake) == np.sign(fake - a)
+
+
+@settings(max_examples=30, deadline=None)
+@given(alpha=st.floats(min_value=0.55, max_value=0.99))
+def test_one_sided_label_smoothing_moves_only_the_real_optimum(alpha):
+    # Real targets become alpha: the real logit's minimiser is logit(alpha); fakes keep 0.
+    l_star = jnp.log(alpha / (1 - alpha))
+    g = jax.grad(lambda r: losses.gan_d_loss(r, jnp.float32(0.0), real_target=alpha))(l_star)
+    assert abs(float(g)) < 1e-5
+    chex.assert_trees_all_close(
+        losses.gan_d_loss(jnp.float32(5.0), jnp.float32(-2.0), real_target=alpha)
+        - losses.gan_d_loss(jnp.float32(5.0), jnp.float32(-3.0), real_target=alpha),
+        losses.gan_d_loss(jnp.float32(5.0), jnp.float32(-2.0))
+        - losses.gan_d_loss(jnp.float32(5.0), jnp.float32(-3.0)),
+        rtol=1e-5,
+    )
+
+
+def test_non_saturating_keeps_gradient_where_minimax_saturates():
+    # When D confidently rejects a fake (l = -20) the minimax gradient vanishes and the
+    # non-saturating one does not (Goodfellow et al. 2014, Sec. 3).
+    l = jnp.float32(-20.0)
+    assert abs(float(jax.grad(losses.gan_g_loss_minimax)(l))) < 1e-8
+    np.testing.assert_allclose(jax.grad(losses.gan_g_loss_nonsaturating)(l), -1.0, rtol=1e-6)
+
+
+def test_unknown_objective_lists_valid_names():
+    with pytest.raises(ValueError, match="gan, lsgan"):
+        get_objective("wgan-typo")

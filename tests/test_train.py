@@ -1,0 +1,60 @@
+"""A whole run: what it writes, resuming exactly, and refusing to mix runs up."""
+
+import dataclasses
+import json
+
+import chex
+import numpy as np
+import pytest
+
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.configs import MixtureConfig, load_config
+from jaxgan.train import load_run, train
+
+TINY = MixtureConfig(
+    objective="nsgan", hidden=16, z_dim=4, batch_size=32, steps=12, log_every=4, num_samples=100
+)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    state, _ = train(TINY, out, progress=False)
+    return out, state
+
+
+def test_a_run_writes_its_figures_metrics_config_and_checkpoint(full_run):
+    out, state = full_run
+    assert int(state.step) == 12
+    for name in ("config.json", "data.json", "metrics.jsonl", "samples.png", "loss_curve.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert load_config(out / "config.json") == TINY
+    records = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [4, 8, 12]
+    assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in records)
+    assert Checkpointer(out / "checkpoints").latest_step() == 12
+
+
+def test_resume_equals_an_uninterrupted_run(full_run, tmp_path):
+    out, uninterrupted = full_run
+    half = dataclasses.replace(TINY, steps=6)
+    train(half, tmp_path, progress=False)
+    resumed, _ = train(TINY, tmp_path, resume=True, progress=False)
+    chex.assert_trees_all_equal(resumed, uninterrupted)
+    steps = [json.loads(l)["step"] for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 6, 10, 12]
+
+
+def test_load_run_restores_the_latest_state(full_run):
+    out, state = full_run
+    cfg, nets, restored = load_run(out)
+    assert cfg == TINY and nets.out_shape == (2,)
+    chex.assert_trees_all_equal(restored, state)
+
+
+def test_refuses_to_overwrite_or_resume_with_another_config(full_run, tmp_path):
+    out, _ = full_run
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(TINY, out, progress=False)
+    with pytest.raises(ValueError, match="d_lr"):
+        train(dataclasses.replace(TINY, d_lr=0.5), out, resume=True, progress=False)
