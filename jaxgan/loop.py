@@ -48,7 +48,7 @@ def run(
     steps_per_epoch: int,
     out_dir: str | Path,
     checkpointer: Checkpointer | None = None,
-    on_epoch: Callable[[Any, int], None] | None = None,
+    on_epoch: Callable[[Any, int], dict | None] | None = None,
     log_every: int = 50,
     meta: dict | None = None,
     desc: str = "train",
@@ -64,7 +64,8 @@ def run(
       steps_per_epoch: every this many steps: ``on_epoch(state, epoch)`` and a checkpoint.
       out_dir: ``metrics.jsonl`` is appended to here.
       checkpointer: where epoch-end and final checkpoints go (none if ``None``).
-      on_epoch: a hook for figures and evaluation, called with the epoch just finished.
+      on_epoch: a hook for figures and evaluation, called with the epoch just finished; a
+        dict it returns is written to ``metrics.jsonl`` with the step and epoch.
       log_every: steps per metrics line (the mean of the window).
       meta: JSON metadata saved with each checkpoint.
       progress: show a tqdm bar with the latest losses.
@@ -105,7 +106,11 @@ def run(
                 if window:
                     flush(len(window), done)
                 if on_epoch is not None:
-                    on_epoch(state, math.ceil(done / steps_per_epoch))
+                    epoch = math.ceil(done / steps_per_epoch)
+                    extra = on_epoch(state, epoch)
+                    if extra:
+                        log.write(json.dumps({"step": done, "epoch": epoch, **extra}) + "\n")
+                        log.flush()
                 save(done)
     if checkpointer is not None:
         checkpointer.wait()

@@ -44,6 +44,26 @@ def save_samples(path: Path, x: np.ndarray, dataset: str, title: str = "") -> No
         plots.save_image_grid(path, x, scale=2 if x.shape[1] <= 32 else 1)
 
 
+def _epoch_scorer(cfg: TrainConfig, nets: Networks, progress: bool):
+    """``score(state, figure_samples) -> {"eval/<metric>": value}`` for ``eval_every``."""
+    from jaxgan import evaluate  # the evaluator is only loaded when a run asks for it
+
+    if cfg.dataset in MIXTURES:
+        # PacGAN scores 2,500 samples; the figure's fixed-noise samples are such a set.
+        return lambda state, x: {
+            f"eval/{k}": v for k, v in evaluate.score_mixture(x, cfg.dataset).items()
+        }
+    sampler = make_sampler(nets)
+    z = sample_z(jax.random.PRNGKey(cfg.seed + 7), (evaluate.EPOCH_EVAL_SAMPLES, nets.z_dim), cfg.z_dist)
+
+    def score(state, _):
+        x = np.concatenate([np.asarray(sampler(state, z[i : i + 1000])) for i in range(0, len(z), 1000)])
+        result = evaluate.score_images(x, cfg.dataset, cfg.data_dir, anchors=False, progress=progress)
+        return {f"eval/{k}": v for k, v in result["samples"].items()}
+
+    return score
+
+
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True):
     """Trains ``cfg`` into ``out``; with ``resume`` continues from its latest checkpoint.
 
@@ -91,7 +111,9 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     z = fixed_noise(cfg, nets.z_dim, cfg.num_samples)
     records_path = out / "metrics.jsonl"
 
-    def on_epoch(state: GANState, epoch: int) -> None:
+    score = _epoch_scorer(cfg, nets, progress)
+
+    def on_epoch(state: GANState, epoch: int) -> dict | None:
         x = np.asarray(sampler(state, z))
         title = f"{cfg.objective} on {cfg.dataset}, epoch {epoch}, step {int(state.step)}"
         path = out / "samples" / f"epoch_{epoch:03d}.png"
@@ -100,6 +122,9 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         plots.save_loss_curves(
             out / "loss_curve.png", plots.read_metrics(records_path), title=title
         )
+        if cfg.eval_every and epoch % cfg.eval_every == 0:
+            return score(state, x)
+        return None
 
     batches = data.batches(
         cfg.batch_size * cfg.n_critic, seed=cfg.seed, start_step=int(state.step)

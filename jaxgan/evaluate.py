@@ -1,0 +1,120 @@
+"""Evaluating a run or a set of samples: the glue between runs, data and `jaxgan.metrics`.
+
+Images are scored with the dataset's evaluator classifier (trained by jaxgan on the training
+split and cached) against ``n`` training images, next to two anchors computed the same way:
+real test images (the best a generator can expect) and uniform noise (the worst). 2-D mixture
+samples are scored with PacGAN's mode metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+
+from jaxgan.configs import MIXTURES
+from jaxgan.data import load_dataset, mixtures
+from jaxgan.metrics import evaluate_images, get_evaluator, mode_metrics, reference_anchors
+
+IMAGE_METRICS = ("fid", "kid_mean", "kid_std", "score", "precision", "recall", "class_entropy")
+MODE_METRICS = ("modes_covered", "high_quality", "reverse_kl")
+# PacGAN's protocol scores 2,500 samples of a 2-D mixture.
+MIXTURE_SAMPLES = 2_500
+# Evaluations during training use fewer samples than the final 10,000 (FID is biased upwards
+# at small n, so compare numbers at equal n only).
+EPOCH_EVAL_SAMPLES = 5_000
+
+
+@functools.lru_cache(maxsize=2)  # a run evaluating every epoch loads its data once
+def evaluator_for(dataset: str, data_dir: str | None, *, progress: bool = True):
+    """The dataset's evaluator and its training / test arrays (trained once, then cached)."""
+    train = load_dataset(dataset, data_dir=data_dir, split="train")
+    test = load_dataset(dataset, data_dir=data_dir, split="test")
+    if train.num_classes is None:
+        raise ValueError(
+            f"{dataset} has no labels, so jaxgan has no evaluator classifier for it; "
+            "image metrics are available for mnist and fashion_mnist"
+        )
+    x_train, y_train = train.arrays()
+    x_test, y_test = test.arrays()
+    ev = get_evaluator(dataset, x_train, y_train, x_test, y_test, progress=progress)
+    return ev, x_train, x_test
+
+
+def score_mixture(samples: np.ndarray, dataset: str) -> dict:
+    out = mode_metrics(samples, mixtures.centres(dataset), mixtures.std(dataset))
+    return {k: float(out[k]) for k in MODE_METRICS}
+
+
+def score_images(
+    samples: np.ndarray,
+    dataset: str,
+    data_dir: str | None,
+    *,
+    labels: np.ndarray | None = None,
+    anchors: bool = True,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """FID, KID, score, precision / recall (and conditional accuracy given labels)."""
+    ev, x_train, x_test = evaluator_for(dataset, data_dir, progress=progress)
+    rng = np.random.default_rng(seed)
+    real = x_train[rng.choice(len(x_train), min(len(samples), len(x_train)), replace=False)]
+    out = {"samples": {k: float(v) for k, v in evaluate_images(ev, samples, real, fake_labels=labels).items()}}
+    out["evaluator_test_accuracy"] = float(ev.test_accuracy)
+    if anchors:
+        for name, values in reference_anchors(ev, x_train, x_test, n=len(samples), seed=seed).items():
+            out[name] = {k: float(v) for k, v in values.items()}
+    return out
+
+
+def format_table(result: dict) -> str:
+    """A plain-text table: one row per set (samples, and the anchors when present)."""
+    rows = [k for k in ("samples", "real", "noise") if k in result]
+    keys = [k for k in (*MODE_METRICS, *IMAGE_METRICS, "conditional_accuracy") if k in result["samples"]]
+    names = {"samples": "samples", "real": "anchor: real test", "noise": "anchor: noise"}
+    lines = ["| set | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for r in rows:
+        lines.append(f"| {names[r]} | " + " | ".join(f"{result[r].get(k, float('nan')):.4g}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def evaluate_run(run_dir: str | Path, *, n: int = 10_000, data_dir: str | None = None, seed: int = 0,
+                 progress: bool = True) -> dict:
+    """Samples a run's generator and scores it; writes ``eval.json`` in the run folder."""
+    import jax
+
+    from jaxgan.step import make_sampler, sample_z
+    from jaxgan.train import load_run
+
+    cfg, nets, state = load_run(run_dir)
+    mixture = cfg.dataset in MIXTURES
+    n = MIXTURE_SAMPLES if mixture else n
+    z = sample_z(jax.random.PRNGKey(seed + 12_345), (n, nets.z_dim), cfg.z_dist)
+    sampler = make_sampler(nets)
+    x = np.concatenate([np.asarray(sampler(state, z[i : i + 1000])) for i in range(0, n, 1000)])
+    if mixture:
+        result = {"samples": score_mixture(x, cfg.dataset)}
+    else:
+        result = score_images(x, cfg.dataset, data_dir or cfg.data_dir, seed=seed, progress=progress)
+    result.update(run=str(run_dir), step=int(state.step), n=n)
+    Path(run_dir, "eval.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def evaluate_samples(path: str | Path, dataset: str, *, data_dir: str | None = None, seed: int = 0,
+                     progress: bool = True) -> dict:
+    """Scores an ``.npz`` of samples from anywhere (key ``x``; ``y`` for conditional ones)."""
+    with np.load(path) as f:
+        if "x" not in f:
+            raise ValueError(f"{path} has no array 'x' (found: {', '.join(f.files)})")
+        x, y = f["x"].astype(np.float32), (f["y"] if "y" in f else None)
+    if dataset in MIXTURES:
+        return {"samples": score_mixture(x, dataset), "n": len(x)}
+    if x.min() < -1.001 or x.max() > 1.001:
+        raise ValueError(f"{path}: images must be scaled to [-1, 1], found [{x.min():.3g}, {x.max():.3g}]")
+    result = score_images(x, dataset, data_dir, labels=y, seed=seed, progress=progress)
+    result["n"] = len(x)
+    return result

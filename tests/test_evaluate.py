@@ -1,0 +1,65 @@
+"""`jaxgan eval`: runs and sample files scored, with anchors, through the CLI."""
+
+import functools
+import json
+
+import numpy as np
+import pytest
+
+from jaxgan import cli, evaluate
+from jaxgan.data import mixtures
+from jaxgan.metrics import get_evaluator
+
+
+@pytest.fixture(scope="module")
+def ring_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "run"
+    argv = ["train", "--dataset", "ring8", "--steps", "5", "--hidden", "16", "--z-dim", "4",
+            "--batch-size", "32", "--num-samples", "100", "--out", str(out), "--no-progress"]
+    assert cli.main(argv) == 0
+    return out
+
+
+def test_eval_of_a_mixture_run_writes_mode_metrics(ring_run, capsys):
+    assert cli.main(["eval", "--checkpoint", str(ring_run)]) == 0
+    assert "modes_covered" in capsys.readouterr().out
+    result = json.loads((ring_run / "eval.json").read_text())
+    assert result["n"] == 2_500 and result["step"] == 5
+    assert 0 <= result["samples"]["modes_covered"] <= 8
+
+
+def test_eval_of_samples_on_the_centres_covers_every_mode(tmp_path, capsys):
+    c = mixtures.centres("ring8")
+    np.savez(tmp_path / "s.npz", x=np.repeat(c, 10, axis=0))
+    assert cli.main(["eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "ring8",
+                     "--out", str(tmp_path / "r.json")]) == 0
+    got = json.loads((tmp_path / "r.json").read_text())["samples"]
+    assert got["modes_covered"] == 8 and got["high_quality"] == 1.0
+    assert got["reverse_kl"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_samples_need_a_dataset_and_an_x_array(tmp_path, capsys):
+    np.savez(tmp_path / "s.npz", images=np.zeros((3, 2)))
+    with pytest.raises(SystemExit):
+        cli.main(["eval", "--samples", str(tmp_path / "s.npz")])
+    assert cli.main(["eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "ring8"]) == 2
+    assert "no array 'x'" in capsys.readouterr().err
+
+
+def test_image_samples_are_scored_beside_the_anchors(mnist_dir, tmp_path, monkeypatch):
+    # A 1-epoch evaluator in a private cache keeps this fast; the metrics' own tests and
+    # benchmarks/eval_speed.py cover the real one.
+    monkeypatch.setattr(
+        evaluate, "get_evaluator",
+        functools.partial(get_evaluator, epochs=1, cache_dir=tmp_path / "cache", progress=False),
+    )
+    evaluate.evaluator_for.cache_clear()
+    test = np.asarray(evaluate.load_dataset("mnist", data_dir=str(mnist_dir), split="test").arrays()[0])
+    np.savez(tmp_path / "s.npz", x=test[:600])
+    result = evaluate.evaluate_samples(tmp_path / "s.npz", "mnist", data_dir=str(mnist_dir), progress=False)
+    evaluate.evaluator_for.cache_clear()
+    # Real test digits score like the real anchor and far better than noise.
+    assert result["samples"]["fid"] < result["noise"]["fid"] / 10
+    assert result["samples"]["score"] > 5 > result["noise"]["score"]
+    table = evaluate.format_table(result)
+    assert "anchor: real test" in table and "anchor: noise" in table
