@@ -96,17 +96,20 @@ def _train(argv: list[str]) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", choices=sorted(configs.CONFIGS))
     pre.add_argument("--dataset")
+    pre.add_argument("--conditional")
     pre.add_argument("--resume", action="store_true")
     pre.add_argument("--out")
     known, rest = pre.parse_known_args(argv)
     rest += [a for a in ("--resume",) if known.resume]
     rest += ["--out", known.out] if known.out else []
     rest += ["--dataset", known.dataset] if known.dataset else []
+    rest += ["--conditional", known.conditional] if known.conditional else []
     saved = Path(known.out or "", "config.json")
     if known.resume and known.out and saved.exists():
         defaults = configs.load_config(saved)  # a resumed run keeps its own settings
     else:
-        name = known.config or configs.default_config_name(known.dataset or "ring8")
+        conditional = known.conditional is not None and _parse_bool(known.conditional)
+        name = known.config or configs.default_config_name(known.dataset or "ring8", conditional)
         defaults = configs.config_class(name)()
     return run_config(defaults, rest, epilog=CONFIG_HELP)
 
@@ -124,12 +127,16 @@ def _sample(argv: list[str]) -> None:
         help="instead: K strips, each walking in a straight line between two random z",
     )
     parser.add_argument("--points", type=int, default=10, help="images per strip (default: 10)")
+    parser.add_argument(
+        "--label", type=int, help="conditional runs: samples of this class only (default: "
+        "every class, one row each)"
+    )
     args = parser.parse_args(argv)
     from jaxgan import sampling
 
     path = sampling.sample_command(
         args.checkpoint, n=args.n, out=args.out, seed=args.seed,
-        interpolate=args.interpolate, points=args.points,
+        interpolate=args.interpolate, points=args.points, label=args.label,
     )
     print(f"jaxgan: wrote {path}")
 

@@ -84,21 +84,19 @@ def format_table(result: dict) -> str:
 def evaluate_run(run_dir: str | Path, *, n: int = 10_000, data_dir: str | None = None, seed: int = 0,
                  progress: bool = True) -> dict:
     """Samples a run's generator and scores it; writes ``eval.json`` in the run folder."""
-    import jax
-
-    from jaxgan.step import make_sampler, sample_z
+    from jaxgan.sampling import generate
     from jaxgan.train import load_run
 
     cfg, nets, state = load_run(run_dir)
     mixture = cfg.dataset in MIXTURES
     n = MIXTURE_SAMPLES if mixture else n
-    z = sample_z(jax.random.PRNGKey(seed + 12_345), (n, nets.z_dim), cfg.z_dist)
-    sampler = make_sampler(nets)
-    x = np.concatenate([np.asarray(sampler(state, z[i : i + 1000])) for i in range(0, n, 1000)])
+    x, y = generate(nets, state, n, seed=seed + 12_345, z_dist=cfg.z_dist)
     if mixture:
         result = {"samples": score_mixture(x, cfg.dataset)}
     else:
-        result = score_images(x, cfg.dataset, data_dir or cfg.data_dir, seed=seed, progress=progress)
+        result = score_images(
+            x, cfg.dataset, data_dir or cfg.data_dir, labels=y, seed=seed, progress=progress
+        )
     result.update(run=str(run_dir), step=int(state.step), n=n)
     Path(run_dir, "eval.json").write_text(json.dumps(result, indent=2))
     return result

@@ -12,6 +12,28 @@ from jaxgan import plots
 from jaxgan.step import make_sampler, sample_z
 
 
+def generate(
+    nets, state, n: int, *, seed: int, z_dist: str, labels=None, chunk: int = 1000
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` samples (and their labels) in chunks, G in inference mode.
+
+    A conditional model without given ``labels`` gets every class equally often
+    (``0, 1, .., K-1, 0, 1, ..``); ``labels`` may be one int or ``n`` ints.
+    """
+    z = sample_z(jax.random.PRNGKey(seed), (n, nets.z_dim), z_dist)
+    if nets.conditional:
+        labels = np.arange(n) % nets.num_classes if labels is None else labels
+        labels = np.broadcast_to(np.asarray(labels), (n,))
+    elif labels is not None:
+        raise ValueError("--label is for conditional runs; this run is unconditional")
+    sample = make_sampler(nets)
+    parts = [
+        np.asarray(sample(state, z[i : i + chunk], None if labels is None else labels[i : i + chunk]))
+        for i in range(0, n, chunk)
+    ]
+    return np.concatenate(parts), labels
+
+
 def interpolation_strips(key: jax.Array, z_dim: int, strips: int, points: int, dist: str):
     """Latents walking in a straight line between random pairs: ``(strips * points, z_dim)``.
 
@@ -33,30 +55,41 @@ def sample_command(
     seed: int = 0,
     interpolate: int | None = None,
     points: int = 10,
+    label: int | None = None,
 ) -> Path:
-    """What ``jaxgan sample`` does: a PNG grid (or scatter), or an ``.npz`` with key ``x``."""
+    """What ``jaxgan sample`` does: a PNG grid (or scatter), or an ``.npz`` with key ``x``
+    (and ``y``, the labels, for a conditional run)."""
     from jaxgan.train import load_run, save_samples
 
     cfg, nets, state = load_run(run_dir)
-    key = jax.random.PRNGKey(seed)
+    rows = None
     if interpolate:
         if len(nets.out_shape) != 3:
             raise ValueError("--interpolate draws image strips; this run generates 2-D points")
-        z = interpolation_strips(key, nets.z_dim, interpolate, points, cfg.z_dist)
+        z = interpolation_strips(jax.random.PRNGKey(seed), nets.z_dim, interpolate, points, cfg.z_dist)
+        y = None
+        if nets.conditional:  # each strip keeps one class: strip i shows class i mod K
+            y = np.repeat(np.arange(interpolate) % nets.num_classes, points)
+            if label is not None:
+                y = np.full(len(z), label)
+        x = np.asarray(make_sampler(nets)(state, z, y))
+        rows = interpolate
     else:
         if n < 1:
             raise ValueError(f"-n must be at least 1, got {n}")
-        z = sample_z(key, (n, nets.z_dim), cfg.z_dist)
-    x = np.asarray(make_sampler(nets)(state, z))
+        if nets.conditional and label is None:
+            # Class rows: n // K samples of each class, in order.
+            y = np.repeat(np.arange(nets.num_classes), -(-n // nets.num_classes))[:n]
+            rows = nets.num_classes if len(nets.out_shape) == 3 else None
+        else:
+            y = label
+        x, y = generate(nets, state, n, seed=seed, z_dist=cfg.z_dist, labels=y)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npz":
-        np.savez_compressed(out, x=x)
+        np.savez_compressed(out, **({"x": x} if y is None else {"x": x, "y": np.asarray(y)}))
     elif out.suffix.lower() == ".png":
-        if interpolate:
-            plots.save_image_grid(out, x, rows=interpolate, scale=2 if x.shape[1] <= 32 else 1)
-        else:
-            save_samples(out, x, cfg.dataset, title=f"{cfg.objective} on {cfg.dataset}")
+        save_samples(out, x, cfg.dataset, title=f"{cfg.objective} on {cfg.dataset}", rows=rows)
     else:
         raise ValueError(f"--out must end in .png or .npz, got {out}")
     return out

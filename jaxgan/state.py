@@ -9,6 +9,7 @@ function ``(state, batch) -> (state, metrics)`` that jits once and checkpoints w
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import jax
@@ -57,6 +58,18 @@ class Networks:
     d_tx: optax.GradientTransformation
     z_dim: int
     out_shape: tuple[int, ...]
+    num_classes: int | None = None
+    g_dropout: bool = False
+    d_dropout: bool = False
+
+    @property
+    def conditional(self) -> bool:
+        """Whether G and D take labels: ``G(z, y)``, ``D(x, y)``."""
+        return self.num_classes is not None
+
+
+def _has_dropout(module: nnx.Module) -> bool:
+    return any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_modules(module))
 
 
 def eval_view(module: nnx.Module) -> nnx.Module:
@@ -83,6 +96,9 @@ def split_networks(
         d_tx=d_tx,
         z_dim=int(generator.z_dim),
         out_shape=tuple(generator.out_shape),
+        num_classes=getattr(generator, "num_classes", None),
+        g_dropout=_has_dropout(generator),
+        d_dropout=_has_dropout(discriminator),
     )
     state = GANState(
         step=jnp.zeros((), jnp.int32),
@@ -112,13 +128,50 @@ def apply(graph, params: nnx.State, stats: nnx.State, *args, **kwargs):
 
 
 
-ARCHS = ("mlp", "lsgan_mnist", "dcgan")
+ARCHS = ("mlp", "lsgan_mnist", "dcgan", "cgan_mlp")
 
 
-def build_networks(cfg, example_shape: tuple[int, ...], rngs: nnx.Rngs):
-    """Builds (G, D) for a config and the data's example shape."""
+def build_networks(
+    cfg, example_shape: tuple[int, ...], rngs: nnx.Rngs, num_classes: int | None = None
+):
+    """Builds (G, D) for a config and the data's example shape.
+
+    With ``cfg.conditional``, G and D are built for inputs ``cfg.embed_dim`` wider and wrapped
+    to take labels (`jaxgan.nets.conditional`), whatever the architecture.
+    """
+    from jaxgan.nets import conditional as cond
+
+    if not cfg.conditional:
+        return _build_pair(cfg, cfg.z_dim, example_shape, 0, rngs)
+    if not num_classes:
+        raise ValueError(
+            f"--conditional needs labelled data; {cfg.dataset} has no labels "
+            "(use mnist, fashion_mnist, ring8 or grid25)"
+        )
+    if cfg.arch == "lsgan_mnist":
+        raise ValueError(
+            "arch 'lsgan_mnist' is the user's unconditional pair; for --conditional use "
+            "--arch cgan_mlp (the user's cGAN) or --arch dcgan"
+        )
+    g, d = _build_pair(cfg, cfg.z_dim + cfg.embed_dim, example_shape, cfg.embed_dim, rngs)
+    kw = dict(num_classes=num_classes, embed_dim=cfg.embed_dim, rngs=rngs)
+    return cond.ConditionalGenerator(g, **kw), cond.ConditionalDiscriminator(
+        d, as_channels=cfg.arch == "dcgan", **kw
+    )
+
+
+def _build_pair(cfg, z_dim: int, example_shape: tuple[int, ...], extra_in: int, rngs):
+    """The unconditional pair, D built for ``extra_in`` more input features / channels."""
     from jaxgan import nets  # the step and state need no network classes; only this does
+    from jaxgan.nets import conditional as cond
 
+    if cfg.arch == "cgan_mlp":
+        return (
+            cond.ImageMLPGenerator(z_dim=z_dim, out_shape=example_shape, rngs=rngs),
+            cond.ImageMLPDiscriminator(
+                in_dim=math.prod(example_shape) + extra_in, dropout=cfg.dropout, rngs=rngs
+            ),
+        )
     if cfg.arch == "mlp":
         if len(example_shape) != 1:
             raise ValueError(
@@ -127,8 +180,8 @@ def build_networks(cfg, example_shape: tuple[int, ...], rngs: nnx.Rngs):
             )
         kw = dict(hidden=cfg.hidden, depth=cfg.depth, activation=cfg.activation, rngs=rngs)
         return (
-            nets.MLPGenerator(z_dim=cfg.z_dim, out_dim=example_shape[0], **kw),
-            nets.MLPDiscriminator(in_dim=example_shape[0], **kw),
+            nets.MLPGenerator(z_dim=z_dim, out_dim=example_shape[0], **kw),
+            nets.MLPDiscriminator(in_dim=example_shape[0] + extra_in, **kw),
         )
     if len(example_shape) != 3:
         raise ValueError(
@@ -140,21 +193,26 @@ def build_networks(cfg, example_shape: tuple[int, ...], rngs: nnx.Rngs):
             raise ValueError(
                 f"arch 'lsgan_mnist' is for 28x28x1 images, not {example_shape}: use --arch dcgan"
             )
-        return nets.LSGANMnistGenerator(z_dim=cfg.z_dim, rngs=rngs), nets.LSGANMnistDiscriminator(
+        return nets.LSGANMnistGenerator(z_dim=z_dim, rngs=rngs), nets.LSGANMnistDiscriminator(
             rngs=rngs
         )
     if cfg.arch == "dcgan":
         h, _, c = example_shape
-        kw = dict(resolution=h, channels=c, width=cfg.width, rngs=rngs)
-        return nets.DCGANGenerator(z_dim=cfg.z_dim, **kw), nets.DCGANDiscriminator(**kw)
+        kw = dict(resolution=h, width=cfg.width, rngs=rngs)
+        return (
+            nets.DCGANGenerator(z_dim=z_dim, channels=c, **kw),
+            nets.DCGANDiscriminator(channels=c + extra_in, **kw),
+        )
     raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}")
 
 
-def init_state(cfg, example_shape: tuple[int, ...]) -> tuple[Networks, GANState]:
+def init_state(
+    cfg, example_shape: tuple[int, ...], num_classes: int | None = None
+) -> tuple[Networks, GANState]:
     """Networks, optimisers and the initial state of a run, all from ``cfg.seed``."""
     key = jax.random.PRNGKey(cfg.seed)
     init_key, run_key = jax.random.split(key)
-    g, d = build_networks(cfg, example_shape, nnx.Rngs(init_key))
+    g, d = build_networks(cfg, example_shape, nnx.Rngs(init_key), num_classes)
     g_tx = optax.adam(cfg.g_lr, b1=cfg.beta1, b2=cfg.beta2)
     d_tx = optax.adam(cfg.d_lr, b1=cfg.beta1, b2=cfg.beta2)
     return split_networks(g, d, g_tx, d_tx, run_key)

@@ -12,7 +12,9 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from flax import nnx
 
 from jaxgan.objectives import Objective
 from jaxgan.state import GANState, Networks, apply
@@ -60,21 +62,33 @@ def make_train_step(
         raise ValueError(f"n_critic must be >= 1, got {n_critic}")
 
     def generate(params, stats, key, n):
-        z = sample_z(key, (n, nets.z_dim), z_dist)
-        return apply(nets.g_graph, params, stats, z)
+        kz, ky = jax.random.split(key)
+        z = sample_z(kz, (n, nets.z_dim), z_dist)
+        if not nets.conditional:
+            return apply(nets.g_graph, params, stats, z), None
+        # Fake labels are drawn uniformly, so G learns every class equally.
+        y = jax.random.randint(ky, (n,), 0, nets.num_classes)
+        return apply(nets.g_graph, params, stats, z, y), y
 
-    def d_loss_fn(d_params, d_stats, real, fake):
+    def discriminate(params, stats, x, y, key):
+        args = (x, y) if nets.conditional else (x,)
+        kwargs = {"rngs": nnx.Rngs(dropout=key)} if nets.d_dropout else {}
+        return apply(nets.d_graph, params, stats, *args, **kwargs)
+
+    def d_loss_fn(d_params, d_stats, real, real_y, fake, fake_y, key):
         # Real and fake go through D separately, so each BatchNorm batch is pure (as DCGAN
         # and the PyTorch references do).
-        real_logits, d_stats = apply(nets.d_graph, d_params, d_stats, real)
-        fake_logits, d_stats = apply(nets.d_graph, d_params, d_stats, fake)
+        k1, k2 = jax.random.split(key)
+        real_logits, d_stats = discriminate(d_params, d_stats, real, real_y, k1)
+        fake_logits, d_stats = discriminate(d_params, d_stats, fake, fake_y, k2)
         loss = jnp.mean(objective.d_loss(real_logits, fake_logits))
         return loss, (d_stats, real_logits, fake_logits)
 
     def g_loss_fn(g_params, g_stats, d_params, d_stats, key, n):
-        fake, g_stats = generate(g_params, g_stats, key, n)
+        kg, kd = jax.random.split(key)
+        (fake, g_stats), fake_y = generate(g_params, g_stats, kg, n)
         # D's statistics from this pass are dropped: the G update changes only G.
-        fake_logits, _ = apply(nets.d_graph, d_params, d_stats, fake)
+        fake_logits, _ = discriminate(d_params, d_stats, fake, fake_y, kd)
         return jnp.mean(objective.g_loss(fake_logits)), g_stats
 
     def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
@@ -84,17 +98,24 @@ def make_train_step(
                 f"batch of {x.shape[0]} examples cannot be split into n_critic={n_critic} "
                 "D updates; use a batch of n_critic * batch_size"
             )
+        y = batch.get("y") if nets.conditional else None
+        if nets.conditional and y is None:
+            raise ValueError("a conditional model needs labels: batch['y'] is missing")
         n = x.shape[0] // n_critic
         key = jax.random.fold_in(state.key, state.step)
-        d_keys = jax.random.split(jax.random.fold_in(key, 0), n_critic)
+        d_keys = jax.random.split(jax.random.fold_in(key, 0), 2 * n_critic)
         d_params, d_stats, d_opt = state.d_params, state.d_stats, state.d_opt
         for i in range(n_critic):
             # G runs in train mode (batch statistics) as in the G update; its running
             # statistics are only advanced by the G update.
-            fake, _ = generate(state.g_params, state.g_stats, d_keys[i], n)
+            (fake, _), fake_y = generate(state.g_params, state.g_stats, d_keys[2 * i], n)
+            real_y = None if y is None else y[i * n : (i + 1) * n]
             (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
                 d_loss_fn, has_aux=True
-            )(d_params, d_stats, x[i * n : (i + 1) * n], jax.lax.stop_gradient(fake))
+            )(
+                d_params, d_stats, x[i * n : (i + 1) * n], real_y,
+                jax.lax.stop_gradient(fake), fake_y, d_keys[2 * i + 1],
+            )
             updates, d_opt = nets.d_tx.update(d_grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
 
@@ -127,10 +148,35 @@ def make_train_step(
 
 
 def make_sampler(nets: Networks) -> Callable:
-    """``sample(state, z) -> x``: G in inference mode (running BatchNorm statistics)."""
+    """``sample(state, z[, y]) -> x``: G in inference mode (running BatchNorm statistics).
+
+    A conditional G needs labels ``y`` (int, shape ``(N,)``); an unconditional one takes none.
+    """
 
     @jax.jit
-    def sample(state: GANState, z: Array) -> Array:
-        return apply(nets.g_eval, state.g_params, state.g_stats, z)[0]
+    def _sample(state: GANState, z: Array, y: Array | None) -> Array:
+        args = (z,) if y is None else (z, y)
+        return apply(nets.g_eval, state.g_params, state.g_stats, *args)[0]
+
+    def sample(state: GANState, z: Array, y: Array | None = None) -> Array:
+        check_labels(nets, y, len(z))
+        return _sample(state, z, None if y is None else jnp.asarray(y, jnp.int32))
 
     return sample
+
+
+def check_labels(nets: Networks, y, n: int) -> None:
+    """Clear errors for labels that do not fit the model (checked on the host)."""
+    if not nets.conditional:
+        if y is not None:
+            raise ValueError("labels given to an unconditional model (train with --conditional)")
+        return
+    if y is None:
+        raise ValueError(f"a conditional model needs labels in 0..{nets.num_classes - 1}")
+    y = np.asarray(y)
+    if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"labels must be {n} integers, got shape {y.shape} dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= nets.num_classes):
+        raise ValueError(
+            f"label out of range: got {y.min()}..{y.max()}, valid 0..{nets.num_classes - 1}"
+        )

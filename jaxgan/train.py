@@ -27,21 +27,36 @@ from jaxgan.data import load_dataset, mixtures
 from jaxgan.loop import run
 from jaxgan.objectives import get_objective
 from jaxgan.state import GANState, Networks, init_state
-from jaxgan.step import make_sampler, make_train_step, sample_z
+from jaxgan.step import check_labels, make_sampler, make_train_step, sample_z
 
 
-def fixed_noise(cfg: TrainConfig, z_dim: int, n: int) -> jax.Array:
-    """The noise every figure of a run is drawn from, so figures are comparable over time."""
-    return sample_z(jax.random.PRNGKey(cfg.seed + 1_000_003), (n, z_dim), cfg.z_dist)
+def fixed_noise(cfg: TrainConfig, nets: Networks, n: int):
+    """The noise (and labels) every figure of a run is drawn from, so figures compare.
+
+    A conditional model's figure has one row per class: labels ``0 0 .. 1 1 ..``.
+    """
+    z = sample_z(jax.random.PRNGKey(cfg.seed + 1_000_003), (n, nets.z_dim), cfg.z_dist)
+    if not nets.conditional:
+        return z, None
+    return z, np.repeat(np.arange(nets.num_classes), -(-n // nets.num_classes))[:n]
 
 
-def save_samples(path: Path, x: np.ndarray, dataset: str, title: str = "") -> None:
-    """A grid for images, a scatter over the real centres for 2-D points."""
+def checked_labels(batches, nets: Networks):
+    """Passes batches on, checking a conditional model's labels on the host first."""
+    for batch in batches:
+        check_labels(nets, batch["y"], len(batch["y"]))
+        yield batch
+
+
+def save_samples(
+    path: Path, x: np.ndarray, dataset: str, title: str = "", rows: int | None = None
+) -> None:
+    """A grid for images (``rows`` rows), a scatter over the real centres for 2-D points."""
     if x.ndim == 2:
         centres = mixtures.centres(dataset) if dataset in MIXTURES else None
         plots.save_scatter(path, x, centres, title=title)
     else:
-        plots.save_image_grid(path, x, scale=2 if x.shape[1] <= 32 else 1)
+        plots.save_image_grid(path, x, rows=rows, scale=2 if x.shape[1] <= 32 else 1)
 
 
 def _epoch_scorer(cfg: TrainConfig, nets: Networks, progress: bool):
@@ -53,12 +68,13 @@ def _epoch_scorer(cfg: TrainConfig, nets: Networks, progress: bool):
         return lambda state, x: {
             f"eval/{k}": v for k, v in evaluate.score_mixture(x, cfg.dataset).items()
         }
-    sampler = make_sampler(nets)
-    z = sample_z(jax.random.PRNGKey(cfg.seed + 7), (evaluate.EPOCH_EVAL_SAMPLES, nets.z_dim), cfg.z_dist)
+    from jaxgan.sampling import generate
 
     def score(state, _):
-        x = np.concatenate([np.asarray(sampler(state, z[i : i + 1000])) for i in range(0, len(z), 1000)])
-        result = evaluate.score_images(x, cfg.dataset, cfg.data_dir, anchors=False, progress=progress)
+        x, y = generate(nets, state, evaluate.EPOCH_EVAL_SAMPLES, seed=cfg.seed + 7, z_dist=cfg.z_dist)
+        result = evaluate.score_images(
+            x, cfg.dataset, cfg.data_dir, labels=y, anchors=False, progress=progress
+        )
         return {f"eval/{k}": v for k, v in result["samples"].items()}
 
     return score
@@ -90,7 +106,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
             f"{out} already holds a run; pass --resume to continue it or choose another --out"
         )
     data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution)
-    nets, state = init_state(cfg, data.example_shape)
+    nets, state = init_state(cfg, data.example_shape, data.num_classes)
     ckpt = Checkpointer(out / "checkpoints")
     if resume:
         state, _ = ckpt.restore(state)
@@ -99,7 +115,13 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     (out / "config.json").write_text(cfg.to_json())
     # What sampling a run needs of its data, so `jaxgan sample` works without the dataset.
     (out / "data.json").write_text(
-        json.dumps({"example_shape": list(data.example_shape), "description": data.description})
+        json.dumps(
+            {
+                "example_shape": list(data.example_shape),
+                "num_classes": data.num_classes,
+                "description": data.description,
+            }
+        )
     )
 
     steps_per_epoch = data.steps_per_epoch(cfg.batch_size * cfg.n_critic)
@@ -108,16 +130,17 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         get_objective(cfg.objective), nets, z_dist=cfg.z_dist, n_critic=cfg.n_critic
     )
     sampler = make_sampler(nets)
-    z = fixed_noise(cfg, nets.z_dim, cfg.num_samples)
+    z, z_labels = fixed_noise(cfg, nets, cfg.num_samples)
+    rows = nets.num_classes if nets.conditional and len(nets.out_shape) == 3 else None
     records_path = out / "metrics.jsonl"
 
     score = _epoch_scorer(cfg, nets, progress)
 
     def on_epoch(state: GANState, epoch: int) -> dict | None:
-        x = np.asarray(sampler(state, z))
+        x = np.asarray(sampler(state, z, z_labels))
         title = f"{cfg.objective} on {cfg.dataset}, epoch {epoch}, step {int(state.step)}"
         path = out / "samples" / f"epoch_{epoch:03d}.png"
-        save_samples(path, x, cfg.dataset, title)
+        save_samples(path, x, cfg.dataset, title, rows=rows)
         shutil.copyfile(path, out / "samples.png")
         plots.save_loss_curves(
             out / "loss_curve.png", plots.read_metrics(records_path), title=title
@@ -129,6 +152,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     batches = data.batches(
         cfg.batch_size * cfg.n_critic, seed=cfg.seed, start_step=int(state.step)
     )
+    if nets.conditional:
+        batches = checked_labels(batches, nets)
     state = run(
         state,
         step_fn,
@@ -155,7 +180,7 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, Networks, GANState]:
     if not (run_dir / "config.json").exists():
         raise FileNotFoundError(f"{run_dir} has no config.json: is it the --out of a jaxgan run?")
     cfg = load_config(run_dir / "config.json")
-    shape = tuple(json.loads((run_dir / "data.json").read_text())["example_shape"])
-    nets, state = init_state(cfg, shape)
+    data = json.loads((run_dir / "data.json").read_text())
+    nets, state = init_state(cfg, tuple(data["example_shape"]), data.get("num_classes"))
     state, _ = Checkpointer(run_dir / "checkpoints").restore(state)
     return cfg, nets, state

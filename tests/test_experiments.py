@@ -24,6 +24,7 @@ def run_script(name, args, monkeypatch):
     "script, extra",
     [
         ("lsgan_mnist.py", []),
+        ("cgan_mnist.py", ["--num-samples", "20"]),
         ("dcgan_images.py", ["--dataset", "mnist", "--batch-size", "16", "--width", "8"]),
     ],
 )
@@ -32,7 +33,7 @@ def test_one_step_of_each_experiment(script, extra, mnist_dir, tmp_path, monkeyp
     run_script(
         script,
         ["--data-dir", str(mnist_dir), "--steps", "1", "--num-samples", "16", "--out", str(out),
-         "--no-progress", *extra],
+         "--no-progress", "--log-every", "1", *extra],
         monkeypatch,
     )
     grid = np.asarray(Image.open(out / "samples.png"))

@@ -1,0 +1,134 @@
+"""Class conditioning (Mirza & Osindero 2014, arXiv:1411.1784) for any G and D, and the
+user's MNIST cGAN MLP pair.
+
+The label enters both networks through a learned embedding: G sees ``[z, embed(y)]``; D sees
+the input with ``embed(y)`` concatenated (flat inputs) or broadcast as extra channels
+(images, the usual way to condition a convolutional D). So conditioning wraps any
+unconditional network built for the wider input, and the train step stays one step for every
+objective: conditional networks take ``(z, y)`` / ``(x, y)`` instead of ``z`` / ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+class ConditionalGenerator(nnx.Module):
+    """``G(z, y) = base([z, embed(y)])``; ``base`` is built for ``z_dim + embed_dim`` inputs."""
+
+    def __init__(self, base: nnx.Module, *, num_classes: int, embed_dim: int, rngs: nnx.Rngs):
+        if base.z_dim <= embed_dim:
+            raise ValueError(f"base z_dim {base.z_dim} must exceed embed_dim {embed_dim}")
+        self.base = base
+        self.embed = nnx.Embed(num_classes, embed_dim, rngs=rngs)
+        self.num_classes = num_classes
+        self.z_dim = base.z_dim - embed_dim
+        self.out_shape = base.out_shape
+
+    def __call__(self, z: jax.Array, y: jax.Array, **kwargs) -> jax.Array:
+        return self.base(jnp.concatenate([z, self.embed(y)], axis=-1), **kwargs)
+
+
+class ConditionalDiscriminator(nnx.Module):
+    """``D(x, y) = base(x with embed(y) attached)``.
+
+    With ``as_channels`` (a convolutional ``base`` built for ``C + embed_dim`` channels) images
+    ``(N, H, W, C)`` get the embedding as constant channels; otherwise the input is flattened
+    and the embedding concatenated (``base`` built for ``prod(shape) + embed_dim`` inputs).
+    """
+
+    def __init__(
+        self,
+        base: nnx.Module,
+        *,
+        num_classes: int,
+        embed_dim: int,
+        as_channels: bool,
+        rngs: nnx.Rngs,
+    ):
+        self.base = base
+        self.embed = nnx.Embed(num_classes, embed_dim, rngs=rngs)
+        self.num_classes = num_classes
+        self.as_channels = as_channels
+
+    def _attach(self, x: jax.Array, y: jax.Array) -> jax.Array:
+        e = self.embed(y)
+        if self.as_channels:
+            e = jnp.broadcast_to(e[:, None, None, :], (*x.shape[:3], e.shape[-1]))
+            return jnp.concatenate([x, e], axis=-1)
+        return jnp.concatenate([x.reshape(x.shape[0], -1), e], axis=-1)
+
+    def features(self, x: jax.Array, y: jax.Array, **kwargs) -> jax.Array:
+        return self.base.features(self._attach(x, y), **kwargs)
+
+    def head(self, f: jax.Array) -> jax.Array:
+        return self.base.head(f)
+
+    def __call__(self, x: jax.Array, y: jax.Array, **kwargs) -> jax.Array:
+        return self.head(self.features(x, y, **kwargs))
+
+
+class ImageMLPGenerator(nnx.Module):
+    """The user's cGAN generator body: z -> 256 -> 512 -> 1024 -> H*W*C, LeakyReLU(0.2), tanh.
+
+    PyTorch's default initialisation is kept implicit (Flax's LeCun normal is close); the
+    user's listing used ``nn.Linear`` defaults.
+    """
+
+    def __init__(
+        self,
+        *,
+        z_dim: int = 110,
+        hidden: Sequence[int] = (256, 512, 1024),
+        out_shape: Sequence[int] = (28, 28, 1),
+        rngs: nnx.Rngs,
+    ):
+        self.z_dim = z_dim
+        self.out_shape = tuple(out_shape)
+        sizes = (z_dim, *hidden)
+        self.layers = nnx.List(nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes, sizes[1:]))
+        self.out = nnx.Linear(sizes[-1], math.prod(self.out_shape), rngs=rngs)
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        h = z
+        for layer in self.layers:
+            h = jax.nn.leaky_relu(layer(h), 0.2)
+        return jnp.tanh(self.out(h)).reshape(z.shape[0], *self.out_shape)
+
+
+class ImageMLPDiscriminator(nnx.Module):
+    """The user's cGAN discriminator body: in -> 1024 -> 512 -> 256 -> 1, LeakyReLU(0.2) and
+    Dropout(0.3) after each hidden layer, a logit out (the listing's sigmoid is folded into
+    the loss). Dropout keys are passed at call time (``rngs=``), derived from the step's key.
+    """
+
+    def __init__(
+        self,
+        *,
+        in_dim: int = 794,
+        hidden: Sequence[int] = (1024, 512, 256),
+        dropout: float = 0.3,
+        rngs: nnx.Rngs,
+    ):
+        sizes = (in_dim, *hidden)
+        self.layers = nnx.List(nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes, sizes[1:]))
+        self.dropout = nnx.Dropout(dropout)
+        self.out = nnx.Linear(sizes[-1], 1, rngs=rngs)
+        self.num_features = sizes[-1]
+
+    def features(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        h = x.reshape(x.shape[0], -1)
+        for layer in self.layers:
+            h = self.dropout(jax.nn.leaky_relu(layer(h), 0.2), rngs=rngs)
+        return h
+
+    def head(self, f: jax.Array) -> jax.Array:
+        return self.out(f)[:, 0]
+
+    def __call__(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
+        return self.head(self.features(x, rngs=rngs))
