@@ -32,7 +32,8 @@ class TrainConfig:
       z_dim, z_dist: latent size and distribution (``normal`` or ``uniform`` on [-1, 1]).
       batch_size: examples per D update.
       g_lr, d_lr, beta1, beta2: Adam for G and D.
-      n_critic: D updates per G update (Algorithm 1's k).
+      n_critic: D updates per G update (Algorithm 1's k); default: the objective's own (5 for
+        wgan-gp, else 1).
       epochs: passes over the data; ``steps`` overrides it when set.
       steps: total train steps (one G update each).
       seed: the one seed of the run (init, noise, data order).
@@ -61,7 +62,7 @@ class TrainConfig:
     d_lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    n_critic: int = 1
+    n_critic: int | None = None
     epochs: int = 10
     steps: int | None = None
     seed: int = 0

@@ -107,3 +107,61 @@ def gan_value(real_logits: Array, fake_logits: Array) -> Array:
     Used by tests and diagnostics: with the optimal D, ``V = -log 4 + 2 JSD(p_data || p_g)``.
     """
     return jnp.mean(-gan_d_loss(real_logits, fake_logits))
+
+
+def hinge_d_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """The hinge discriminator loss ``relu(1 - l_real) + relu(1 + l_fake)``.
+
+    References:
+      Lim & Ye, Geometric GAN, 2017, https://arxiv.org/abs/1705.02894; used by Miyato et al.,
+      Spectral Normalization for GANs, 2018, Eq. 16, https://arxiv.org/abs/1802.05957
+    """
+    return jax.nn.relu(1.0 - real_logits) + jax.nn.relu(1.0 + fake_logits)
+
+
+def hinge_g_loss(fake_logits: Array) -> Array:
+    """The hinge generator loss ``-l_fake`` (Miyato et al. 2018, Eq. 17)."""
+    return -fake_logits
+
+
+def wasserstein_d_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """The critic loss ``D(G(z)) - D(x)``, an estimate of minus the Wasserstein-1 distance when
+    D is 1-Lipschitz (enforced by `gradient_penalty`).
+
+    References:
+      Arjovsky et al., Wasserstein GAN, 2017, https://arxiv.org/abs/1701.07875;
+      Gulrajani et al., Improved Training of Wasserstein GANs, 2017, Algorithm 1,
+      https://arxiv.org/abs/1704.00028
+    """
+    return fake_logits - real_logits
+
+
+def wasserstein_g_loss(fake_logits: Array) -> Array:
+    """The generator loss ``-D(G(z))`` (Gulrajani et al. 2017, Algorithm 1)."""
+    return -fake_logits
+
+
+def gradient_penalty(critic, real: Array, fake: Array, key: Array) -> Array:
+    """WGAN-GP's penalty ``(||grad_x D(x_hat)||_2 - 1)^2`` per example.
+
+    ``x_hat = eps x + (1 - eps) x_fake`` with ``eps ~ U[0, 1]`` per example. The gradient of
+    ``sum(D(x_hat))`` is each example's own gradient as long as D treats examples
+    independently (no BatchNorm in the critic, as the paper advises, Sec. 4).
+
+    Args:
+      critic: ``x -> (N,)`` outputs.
+      real, fake: ``(N, ...)`` batches.
+      key: PRNG key for ``eps``.
+
+    Returns:
+      ``(N,)`` penalties; the caller weights them (lambda = 10 in the paper).
+
+    References:
+      Gulrajani et al. 2017, Eq. 3, https://arxiv.org/abs/1704.00028
+    """
+    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1))
+    x_hat = eps * real + (1.0 - eps) * fake
+    grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
+    # The epsilon keeps the norm's gradient finite where the gradient vanishes.
+    norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=-1) + 1e-12)
+    return jnp.square(norms - 1.0)

@@ -31,6 +31,8 @@ class Objective:
       reference: the paper.
       sigmoid_output: whether D's output is read through a sigmoid (a probability); a least
         squares D's output is linear. Only the reported mean D(x) depends on it.
+      gradient_penalty: weight of `losses.gradient_penalty` in D's loss (0: none).
+      n_critic: D updates per G update that the paper uses (a run's ``--n-critic`` overrides).
     """
 
     name: str
@@ -39,6 +41,8 @@ class Objective:
     summary: str
     reference: str
     sigmoid_output: bool = True
+    gradient_penalty: float = 0.0
+    n_critic: int = 1
 
 
 def _lsgan(name: str, coding: str) -> Objective:
@@ -73,6 +77,26 @@ OBJECTIVES: dict[str, Objective] = {
     "lsgan": _lsgan("lsgan", "01"),
     "lsgan-01": _lsgan("lsgan-01", "01"),
     "lsgan-pearson": _lsgan("lsgan-pearson", "pearson"),
+    "hinge": Objective(
+        "hinge",
+        losses.hinge_d_loss,
+        losses.hinge_g_loss,
+        "hinge loss (geometric GAN / SN-GAN)",
+        "Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, arXiv:1802.05957",
+        sigmoid_output=False,
+    ),
+    # The paper's Adam (lr 1e-4, betas 0, 0.9) is not forced here: a comparison keeps one
+    # optimiser for every objective; set --beta1 0 --beta2 0.9 to match it.
+    "wgan-gp": Objective(
+        "wgan-gp",
+        losses.wasserstein_d_loss,
+        losses.wasserstein_g_loss,
+        "Wasserstein critic with gradient penalty (lambda 10, 5 critic steps)",
+        "Gulrajani et al. 2017, arXiv:1704.00028",
+        sigmoid_output=False,
+        gradient_penalty=10.0,
+        n_critic=5,
+    ),
 }
 
 

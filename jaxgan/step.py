@@ -16,6 +16,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxgan import losses
 from jaxgan.objectives import Objective
 from jaxgan.state import GANState, Networks, apply
 
@@ -41,7 +42,7 @@ def make_train_step(
     nets: Networks,
     *,
     z_dist: str = "normal",
-    n_critic: int = 1,
+    n_critic: int | None = None,
     jit: bool = True,
 ) -> Callable[[GANState, dict], tuple[GANState, dict]]:
     """Builds the train step for one objective and one pair of networks.
@@ -50,14 +51,16 @@ def make_train_step(
       objective: the (D loss, G loss) pair.
       nets: static graph definitions and optimisers from `jaxgan.state.split_networks`.
       z_dist: ``"normal"`` or ``"uniform"`` latent noise.
-      n_critic: D updates per G update (Algorithm 1's ``k``). Each D update takes its own
-        slice of real data, so ``batch["x"]`` holds ``n_critic * B`` examples.
+      n_critic: D updates per G update (Algorithm 1's ``k``; default: the objective's own, 5
+        for WGAN-GP, else 1). Each D update takes its own slice of real data, so
+        ``batch["x"]`` holds ``n_critic * B`` examples.
       jit: compile with ``jax.jit(donate_argnums=0)`` (the state's buffers are reused).
 
     Returns:
       ``train_step(state, batch) -> (state, metrics)``; metrics are scalar arrays: both
       losses, mean D output on real and fake data, and gradient norms.
     """
+    n_critic = objective.n_critic if n_critic is None else n_critic
     if n_critic < 1:
         raise ValueError(f"n_critic must be >= 1, got {n_critic}")
 
@@ -78,10 +81,18 @@ def make_train_step(
     def d_loss_fn(d_params, d_stats, real, real_y, fake, fake_y, key):
         # Real and fake go through D separately, so each BatchNorm batch is pure (as DCGAN
         # and the PyTorch references do).
-        k1, k2 = jax.random.split(key)
+        k1, k2, k3, k4 = jax.random.split(key, 4)
         real_logits, d_stats = discriminate(d_params, d_stats, real, real_y, k1)
         fake_logits, d_stats = discriminate(d_params, d_stats, fake, fake_y, k2)
         loss = jnp.mean(objective.d_loss(real_logits, fake_logits))
+        if objective.gradient_penalty:
+            # Interpolates keep the real labels (a conditional critic's penalty is taken on
+            # the real class); BatchNorm statistics of this pass are dropped.
+            def critic(x):
+                return discriminate(d_params, d_stats, x, real_y, k4)[0]
+
+            gp = losses.gradient_penalty(critic, real, fake, k3)
+            loss = loss + objective.gradient_penalty * jnp.mean(gp)
         return loss, (d_stats, real_logits, fake_logits)
 
     def g_loss_fn(g_params, g_stats, d_params, d_stats, key, n):

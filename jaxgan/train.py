@@ -124,10 +124,12 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         )
     )
 
-    steps_per_epoch = data.steps_per_epoch(cfg.batch_size * cfg.n_critic)
+    objective = get_objective(cfg.objective)
+    n_critic = objective.n_critic if cfg.n_critic is None else cfg.n_critic
+    steps_per_epoch = data.steps_per_epoch(cfg.batch_size * n_critic)
     total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
     step_fn = make_train_step(
-        get_objective(cfg.objective), nets, z_dist=cfg.z_dist, n_critic=cfg.n_critic
+        objective, nets, z_dist=cfg.z_dist, n_critic=n_critic
     )
     sampler = make_sampler(nets)
     z, z_labels = fixed_noise(cfg, nets, cfg.num_samples)
@@ -150,7 +152,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         return None
 
     batches = data.batches(
-        cfg.batch_size * cfg.n_critic, seed=cfg.seed, start_step=int(state.step)
+        cfg.batch_size * n_critic, seed=cfg.seed, start_step=int(state.step)
     )
     if nets.conditional:
         batches = checked_labels(batches, nets)

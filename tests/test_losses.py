@@ -152,5 +152,23 @@ def test_non_saturating_keeps_gradient_where_minimax_saturates():
 
 
 def test_unknown_objective_lists_valid_names():
-    with pytest.raises(ValueError, match="gan, lsgan"):
+    with pytest.raises(ValueError, match="gan, hinge, lsgan"):
         get_objective("wgan-typo")
+
+
+def test_hinge_and_wasserstein_hand_values():
+    r, f = jnp.array([2.0, 0.5, -1.0]), jnp.array([-2.0, 0.0, 1.0])
+    np.testing.assert_allclose(losses.hinge_d_loss(r, f), [0.0, 1.5, 4.0])
+    np.testing.assert_allclose(losses.hinge_g_loss(f), [2.0, 0.0, -1.0])
+    np.testing.assert_allclose(losses.wasserstein_d_loss(r, f), [-4.0, -0.5, 2.0])
+
+
+def test_gradient_penalty_is_zero_for_a_unit_slope_critic_and_counts_steeper_ones():
+    key = jax.random.PRNGKey(0)
+    real, fake = jax.random.normal(key, (6, 3)), jax.random.normal(jax.random.PRNGKey(1), (6, 3))
+    w = jnp.array([0.6, 0.8, 0.0])  # |w| = 1: a 1-Lipschitz linear critic
+    np.testing.assert_allclose(losses.gradient_penalty(lambda x: x @ w, real, fake, key), 0.0, atol=1e-6)
+    np.testing.assert_allclose(losses.gradient_penalty(lambda x: x @ (3 * w), real, fake, key), 4.0, rtol=1e-5)
+    chex.assert_tree_all_finite(jax.grad(
+        lambda s: losses.gradient_penalty(lambda x: s * jnp.sum(x * 0.0, -1), real, fake, key).sum()
+    )(1.0))

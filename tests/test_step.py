@@ -101,3 +101,16 @@ def test_sampler_is_deterministic_and_shaped(setup):
     x = sample(state, z)
     chex.assert_shape(x, (5, 2))
     chex.assert_trees_all_equal(x, sample(state, z))
+
+
+@pytest.mark.parametrize("objective", ["hinge", "wgan-gp"])
+def test_reference_objectives_train_through_the_one_step(setup, objective):
+    nets, state = setup
+    obj = get_objective(objective)
+    step_fn = make_train_step(obj, nets)
+    state = jax.tree.map(jnp.copy, state)
+    batch = fixed_batch(64 * obj.n_critic)
+    state, history = run_steps(step_fn, state, 10, batch)
+    chex.assert_tree_all_finite(history)
+    assert int(jax.tree.leaves(state.d_opt[0].count)[0]) == 10 * obj.n_critic
+    assert float(history[-1]["d_real"]) > float(history[-1]["d_fake"])
