@@ -20,11 +20,12 @@ def _parse_bool(s: str) -> bool:
         raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}") from None
 
 
-def add_config_flags(parser: argparse.ArgumentParser, defaults: configs.TrainConfig) -> None:
-    """One ``--field-name`` flag per config field, typed from the dataclass, defaulted from
-    ``defaults`` (an instance, so experiment scripts and resumed runs show their own)."""
+def add_config_flags(parser: argparse.ArgumentParser, defaults) -> None:
+    """One ``--field-name`` flag per field of a config dataclass, typed from the class,
+    defaulted from ``defaults`` (an instance, so experiment scripts and resumed runs show
+    their own)."""
     types = configs.field_types(type(defaults))
-    doc = _field_docs()
+    doc = _field_docs(type(defaults))
     for f in dataclasses.fields(defaults):
         t = types[f.name]
         value = getattr(defaults, f.name)
@@ -38,10 +39,11 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults: configs.TrainCon
         )
 
 
-def _field_docs() -> dict[str, str]:
-    # The "Attributes:" section of TrainConfig's docstring documents every field once.
+def _field_docs(cls) -> dict[str, str]:
+    # The "Attributes:" section of the base class's docstring documents every field once.
+    base = [c for c in cls.__mro__ if "Attributes:" in (c.__doc__ or "")]
     docs, current = {}, None
-    for line in (configs.TrainConfig.__doc__ or "").splitlines():
+    for line in ((base[0].__doc__ if base else "") or "").splitlines():
         line = line.strip()
         if ":" in line and not line.startswith("Attributes"):
             names, _, text = line.partition(":")
@@ -172,7 +174,47 @@ def _eval(argv: list[str]) -> None:
         Path(args.out).write_text(json.dumps(result, indent=2))
 
 
-COMMANDS = {"train": _train, "sample": _sample, "eval": _eval}
+def _compare(argv: list[str]) -> None:
+    from jaxgan import compare
+    from jaxgan.objectives import OBJECTIVES
+
+    parser = argparse.ArgumentParser(
+        prog="jaxgan compare",
+        description=compare.__doc__.split("\n\n")[0],
+        epilog="Objectives: " + ", ".join(sorted(OBJECTIVES)) + ". Switches: "
+        + ", ".join(f"+{k} (= {v})" for k, v in compare.ALIASES.items())
+        + ", or +FIELD[=VALUE] for any `jaxgan train` field.",
+    )
+    add_config_flags(parser, compare.CompareConfig())
+    parser.add_argument("--out", help="output folder (default: runs/compare-<dataset>)")
+    parser.add_argument(
+        "--paper", action="store_true",
+        help="the published budget (35k steps, 10 seeds for the mixtures); hours on a CPU",
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE",
+        help="override a field of the base training config for every objective "
+        "(e.g. --set hidden=64); repeatable",
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(compare.CompareConfig)}
+    if args.paper:
+        fields.update(compare.paper_budget(args.dataset))
+    cc = compare.CompareConfig(**fields)
+    base = configs.config_class(configs.default_config_name(cc.dataset))(
+        dataset=cc.dataset, data_dir=cc.data_dir
+    )
+    base = compare.parse_entry("+".join([base.objective, *args.set]), base)
+    out = args.out or f"runs/compare-{Path(cc.dataset).name}"
+    compare.run_compare(
+        cc, out, base=base, progress=not args.no_progress, command=compare.command_line(argv)
+    )
+    print(Path(out, "table.md").read_text())
+    print(f"jaxgan: wrote {out}/table.md, table.csv, samples.png, loss_curves.png, per_seed.json")
+
+
+COMMANDS = {"train": _train, "sample": _sample, "eval": _eval, "compare": _compare}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             "usage: jaxgan {" + ",".join(COMMANDS) + "} [--help] ...\n\n"
             "  train   train a GAN (jaxgan train --help for every flag)\n"
             "  sample  write samples of a trained run as a PNG grid or an .npz\n"
-            "  eval    score a run or an .npz of samples (FID, KID, score, P/R; mode metrics)",
+            "  eval    score a run or an .npz of samples (FID, KID, score, P/R; mode metrics)\n"
+            "  compare train objectives x seeds side by side; a table and figures",
             file=sys.stderr,
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -1,0 +1,334 @@
+"""Objectives side by side: the same networks, data, initialisations, noise, optimiser and
+budget for every objective, several seeds each, reported as mean +- standard error.
+
+The seeds of one objective train together: the train step is ``jax.vmap``-ed over a leading
+seed axis of the state, so S runs are one compiled program and one dispatch per step. Seed
+``s`` of every objective starts from the same initial networks (the config seed is the only
+thing that differs between seeds; the objective is what differs between rows).
+
+An entry of the objective list is a registry name with optional config overrides joined by
+``+``: ``nsgan+conditional``, ``lsgan-pearson``, ``nsgan+label_smoothing=0.9``. Short aliases
+for the Improved Techniques switches are in ``ALIASES``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import shlex
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxgan import configs, plots
+from jaxgan.data import load_dataset
+from jaxgan.objectives import get_objective
+from jaxgan.state import init_state
+from jaxgan.step import make_sampler, make_train_step, sample_z
+
+# Short names for switches, so a list reads "nsgan+fm,nsgan+mbd".
+ALIASES = {
+    "cond": "conditional",
+    "fm": "feature_matching",
+    "mbd": "minibatch_disc",
+    "ha": "historical_avg",
+    "ls": "label_smoothing=0.9",
+}
+
+MIXTURE_EVAL_SAMPLES = 2_500  # PacGAN's protocol
+IMAGE_EVAL_SAMPLES = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareConfig:
+    """What ``jaxgan compare`` runs. The defaults are PacGAN's ring8 protocol (gan, nsgan,
+    lsgan), on LSGAN's mixture networks, at a budget that finishes in minutes on a laptop CPU;
+    ``--paper`` restores the published budget (see `paper_budget`).
+
+    Attributes:
+      objectives: comma-separated entries (see the module doc).
+      dataset: ring8, grid25, mnist or fashion_mnist.
+      data_dir: IDX files for mnist / fashion_mnist.
+      seeds: runs per objective (seeds 0..S-1), trained together by vmap.
+      steps: train steps per run (one G update each).
+      eval_every: steps between evaluations of every run (0: only at the end).
+      log_every: steps between loss records.
+    """
+
+    objectives: str = "gan,nsgan,lsgan"
+    dataset: str = "ring8"
+    data_dir: str | None = None
+    seeds: int = 3
+    steps: int = 4_000
+    eval_every: int = 0
+    log_every: int = 100
+
+
+def paper_budget(dataset: str) -> dict:
+    """The published protocol's budget: LSGAN's mixture code trains 35k iterations."""
+    if dataset in configs.MIXTURES:
+        return {"steps": 35_000, "seeds": 10}
+    return {"steps": 10 * 1_000, "seeds": 3}
+
+
+def parse_entry(entry: str, base: configs.TrainConfig) -> configs.TrainConfig:
+    """``"nsgan+fm+label_smoothing=0.8"`` -> the base config with those fields set."""
+    name, *mods = entry.strip().split("+")
+    get_objective(name)  # an unknown name lists the valid ones
+    fields = {f.name: f for f in dataclasses.fields(base)}
+    types = configs.field_types(type(base))
+    overrides: dict = {"objective": name}
+    for mod in mods:
+        mod = ALIASES.get(mod, mod)
+        key, _, value = mod.partition("=")
+        if key not in fields:
+            raise ValueError(
+                f"{entry!r}: unknown switch {key!r}; use a config field "
+                f"({', '.join(sorted(fields))}) or an alias ({', '.join(ALIASES)})"
+            )
+        t = types[key]
+        if not value:
+            if t is not bool:
+                raise ValueError(f"{entry!r}: {key} needs a value, e.g. +{key}=...")
+            overrides[key] = True
+        else:
+            overrides[key] = (value.lower() in ("1", "true", "yes")) if t is bool else t(value)
+    return dataclasses.replace(base, **overrides)
+
+
+def stack(trees):
+    """Stacks pytrees along a new leading (seed) axis."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def mean_se(values) -> tuple[float, float]:
+    """Mean and standard error over seeds (PacGAN's reporting)."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+
+
+class _SeedBatches:
+    """Per-seed batches for the vmapped step: a (S, B, ...) stack each step.
+
+    Mixtures draw seed s's batch from its own stream on the device (as a single run with seed
+    s would); image datasets give every seed the same batch (the seeds still differ in
+    initialisation and noise), read once through the Grain pipeline.
+    """
+
+    def __init__(self, data, batch_size: int, seeds: int, start: int = 0):
+        self.data, self.seeds, self.batch_size = data, seeds, batch_size
+        if data.is_mixture:
+            from jaxgan.data.mixtures import sample_mixture
+
+            keys = jnp.stack([jax.random.key(s) for s in range(seeds)])
+            centres, std = jnp.asarray(data.centres), float(data.std)
+
+            @jax.jit
+            def draw(step):
+                def one(key):
+                    x, y = sample_mixture(jax.random.fold_in(key, step), batch_size, centres, std)
+                    return {"x": x, "y": y}
+
+                return jax.vmap(one)(keys)
+
+            self._draw, self._step = draw, start
+        else:
+            self._it = data.batches(batch_size, seed=0, start_step=start)
+
+    def __next__(self):
+        if self.data.is_mixture:
+            batch = self._draw(self._step)
+            self._step += 1
+            return batch
+        b = next(self._it)
+        return {k: np.broadcast_to(b[k], (self.seeds, *b[k].shape)) for k in ("x", "y")}
+
+
+def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,
+                eval_every: int, evaluate, bar=None):
+    """Trains seeds ``0..seeds-1`` of one config together. Returns the final stacked state,
+    the networks, the loss records and the evaluation records."""
+    built = [init_state(dataclasses.replace(cfg, seed=s), data.example_shape, data.num_classes)
+             for s in range(seeds)]
+    nets = built[0][0]
+    state = stack([s for _, s in built])
+    objective = get_objective(cfg.objective)
+    n_critic = objective.n_critic if cfg.n_critic is None else cfg.n_critic
+    step = jax.jit(
+        jax.vmap(make_train_step(objective, nets, z_dist=cfg.z_dist, n_critic=n_critic, jit=False)),
+        donate_argnums=0,
+    )
+    batches = _SeedBatches(data, cfg.batch_size * n_critic, seeds)
+    losses, evals, window = [], [], []
+    for t in range(steps):
+        state, metrics = step(state, next(batches))
+        window.append(metrics)
+        if bar is not None:
+            bar.update(1)
+        done = t + 1
+        if len(window) > log_every or done == steps:
+            n = len(window) if done == steps else log_every
+            host = jax.device_get(window[:n])
+            del window[:n]
+            record = {"step": done if done == steps else t}
+            for k in host[0]:
+                record[k] = np.mean([m[k] for m in host], axis=0).tolist()  # one value per seed
+            losses.append(record)
+            if bar is not None:
+                bar.set_postfix(d_loss=f"{np.mean(record['d_loss']):.3g}", g_loss=f"{np.mean(record['g_loss']):.3g}")
+        if (eval_every and done % eval_every == 0) or done == steps:
+            evals.append({"step": done, "metrics": evaluate(nets, state, cfg)})
+    return state, nets, losses, evals
+
+
+def _unstack(state, i):
+    return jax.tree.map(lambda x: x[i], state)
+
+
+def make_evaluator(dataset: str, data_dir: str | None):
+    """``evaluate(nets, stacked_state, cfg) -> [metrics of seed 0, seed 1, ...]``."""
+    from jaxgan import evaluate as ev
+    from jaxgan.sampling import generate
+
+    mixture = dataset in configs.MIXTURES
+
+    def run(nets, state, cfg):
+        seeds = jax.tree.leaves(state.step)[0].shape[0]
+        out = []
+        for i in range(seeds):
+            n = MIXTURE_EVAL_SAMPLES if mixture else IMAGE_EVAL_SAMPLES
+            # The same evaluation noise for every objective and seed.
+            x, y = generate(nets, _unstack(state, i), n, seed=99_991, z_dist=cfg.z_dist)
+            if mixture:
+                out.append(ev.score_mixture(x, dataset))
+            else:
+                r = ev.score_images(x, dataset, data_dir, labels=y, anchors=False, progress=False)
+                out.append(r["samples"])
+        return out
+
+    return run
+
+
+def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig | None = None,
+                progress: bool = True, command: str | None = None) -> dict:
+    """Runs every objective for every seed; writes the table, figures and raw metrics."""
+    out = Path(out)
+    base = base or configs.config_class(configs.default_config_name(cc.dataset))(
+        dataset=cc.dataset, data_dir=cc.data_dir
+    )
+    entries = [e for e in cc.objectives.split(",") if e.strip()]
+    cfgs = [parse_entry(e, base) for e in entries]  # all errors before any training
+    if cc.seeds < 1 or cc.steps < 1:
+        raise ValueError("--seeds and --steps must be at least 1")
+    data = load_dataset(cc.dataset, data_dir=cc.data_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    evaluate = make_evaluator(cc.dataset, cc.data_dir)
+    results = {"config": dataclasses.asdict(cc), "base": json.loads(base.to_json()), "runs": {}}
+    samples = {}
+    with tqdm(total=len(cfgs) * cc.steps, disable=not progress, dynamic_ncols=True) as bar:
+        for entry, cfg in zip(entries, cfgs):
+            bar.set_description(f"{entry} x{cc.seeds} seeds")
+            t0 = time.perf_counter()
+            state, nets, losses, evals = train_seeds(
+                cfg, data, cc.seeds, cc.steps, log_every=cc.log_every,
+                eval_every=cc.eval_every, evaluate=evaluate, bar=bar,
+            )
+            seconds = time.perf_counter() - t0
+            z = sample_z(jax.random.PRNGKey(7), (MIXTURE_EVAL_SAMPLES if data.is_mixture else 64, nets.z_dim), cfg.z_dist)
+            y = (np.arange(len(z)) % nets.num_classes) if nets.conditional else None
+            samples[entry] = np.asarray(make_sampler(nets)(_unstack(state, 0), z, y))
+            results["runs"][entry] = {"seconds": seconds, "losses": losses, "evals": evals}
+    write_report(results, samples, out, data, command)
+    return results
+
+
+def summary_rows(results: dict) -> tuple[list[str], list[dict]]:
+    """One row per objective: each final metric as mean +- standard error over seeds."""
+    rows, keys = [], None
+    for entry, run in results["runs"].items():
+        final = run["evals"][-1]["metrics"]
+        keys = keys or [k for k in final[0] if not isinstance(final[0][k], (list, np.ndarray))]
+        row = {"objective": entry, "seconds": run["seconds"]}
+        for k in keys:
+            row[k] = mean_se([m[k] for m in final])
+        rows.append(row)
+    return keys or [], rows
+
+
+def write_report(results: dict, samples: dict, out: Path, data, command: str | None) -> None:
+    keys, rows = summary_rows(results)
+    cc = results["config"]
+    seeds = cc["seeds"]
+    lines = [
+        f"Objectives on {data.description}; {cc['steps']} steps, {seeds} seeds each; "
+        "mean +- standard error over seeds.",
+        "",
+        "| objective | " + " | ".join(keys) + " | seconds |",
+        "|---" * (len(keys) + 2) + "|",
+    ]
+    for r in rows:
+        cells = [f"{r[k][0]:.3g} +- {r[k][1]:.2g}" for k in keys]
+        lines.append(f"| {r['objective']} | " + " | ".join(cells) + f" | {r['seconds']:.0f} |")
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    with open(out / "table.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["objective", *(h for k in keys for h in (k, f"{k}_se")), "seconds"])
+        for r in rows:
+            w.writerow([r["objective"], *(v for k in keys for v in r[k]), f"{r['seconds']:.1f}"])
+    (out / "per_seed.json").write_text(json.dumps(results["runs"] | {"config": cc}, indent=1))
+    (out / "command.txt").write_text((command or "jaxgan compare") + "\n")
+    _figure(samples, out / "samples.png", data, rows, keys)
+    _loss_figure(results, out / "loss_curves.png")
+
+
+def _figure(samples: dict, path: Path, data, rows, keys) -> None:
+    import matplotlib.pyplot as plt
+
+    n = len(samples)
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.6), dpi=110, squeeze=False)
+    for ax, (entry, x), row in zip(axes[0], samples.items(), rows):
+        label = entry + "".join(
+            f"\n{k} {row[k][0]:.3g}" for k in keys[:2]
+        )
+        if x.ndim == 2:
+            plots.save_scatter(None, x, data.centres, title=label, ax=ax)
+        else:
+            grid = plots.image_grid(x, rows=8)
+            ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray")
+            ax.set_title(label, fontsize=9)
+            ax.axis("off")
+    fig.suptitle("seed 0 of each objective, same noise; numbers: mean over seeds", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _loss_figure(results: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), dpi=110)
+    for entry, run in results["runs"].items():
+        steps = [r["step"] for r in run["losses"]]
+        for ax, key in zip(axes, ("d_loss", "g_loss")):
+            ax.plot(steps, [np.mean(r[key]) for r in run["losses"]], label=entry)
+    for ax, key in zip(axes, ("D loss (mean over seeds)", "G loss (mean over seeds)")):
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("step")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def command_line(argv: list[str]) -> str:
+    return "jaxgan compare " + " ".join(shlex.quote(a) for a in argv) if argv else "jaxgan compare"
+
