@@ -1,0 +1,128 @@
+"""LSGAN's MNIST generator and discriminator (Mao et al. 2017, arXiv:1611.04076), NHWC.
+
+Layer for layer the PyTorch model of ``/work/shared/bench/torch_lsgan.py`` (classes ``G`` and
+``D``), which the throughput comparison runs against:
+
+* G: z (62) -> FC 1024, BN, ReLU -> FC 128*7*7, BN, ReLU -> reshape 128x7x7 ->
+  ConvTranspose2d(128, 64, 4, 2, 1), BN, ReLU -> ConvTranspose2d(64, 1, 4, 2, 1), tanh.
+* D: Conv2d(1, 64, 4, 2, 1), LeakyReLU(0.2) -> Conv2d(64, 128, 4, 2, 1), BN, LeakyReLU ->
+  flatten -> FC 1024, BN, LeakyReLU (= ``features``) -> FC 1 (= ``head``, a linear logit).
+
+To keep a PyTorch state dict mappable one to one, the reshape / flatten around the FC layers
+use PyTorch's (C, H, W) order (``Linear.weight.T`` maps onto ``kernel``; conv weights map by
+``weight.transpose(2, 3, 1, 0)`` for Conv2d and ``weight.transpose(2, 3, 0, 1)`` for
+ConvTranspose2d, see :mod:`jaxgan.nets.layers`). Initialisation is PyTorch's default (weights
+and biases U(+-1/sqrt(fan_in)), with ConvTranspose2d's fan_in taken, as PyTorch does, from
+out_channels * 16), biases kept before BatchNorm as in the reference; BatchNorm momentum 0.9
+(PyTorch's 0.1), epsilon 1e-5. One known difference: Flax updates the running variance with
+the biased batch variance, PyTorch with the unbiased one (eval mode only).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxgan.nets.layers import (
+    Upsample2x,
+    torch_bias_init,
+    torch_kernel_init,
+    torch_transpose_kernel_init,
+)
+
+_BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 convention
+
+
+def _bn(num_features: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
+    return nnx.BatchNorm(num_features, momentum=_BN_MOMENTUM, epsilon=1e-5, rngs=rngs)
+
+
+def _linear(d_in: int, d_out: int, rngs: nnx.Rngs) -> nnx.Linear:
+    return nnx.Linear(
+        d_in, d_out, kernel_init=torch_kernel_init, bias_init=torch_bias_init(d_in), rngs=rngs
+    )
+
+
+def _conv(c_in: int, c_out: int, rngs: nnx.Rngs) -> nnx.Conv:
+    return nnx.Conv(
+        c_in, c_out, (4, 4), strides=2, padding=((1, 1), (1, 1)),
+        kernel_init=torch_kernel_init, bias_init=torch_bias_init(c_in * 16), rngs=rngs,
+    )
+
+
+def _up(c_in: int, c_out: int, rngs: nnx.Rngs) -> Upsample2x:
+    return Upsample2x(
+        c_in, c_out, kernel_init=torch_transpose_kernel_init,
+        bias_init=torch_bias_init(c_out * 16), rngs=rngs,
+    )
+
+
+def nchw_flatten(x: jax.Array) -> jax.Array:
+    """(N, H, W, C) -> (N, C*H*W) in PyTorch's ``x.view(N, -1)`` order for NCHW tensors."""
+    return x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)
+
+
+def nchw_unflatten(v: jax.Array, channels: int, height: int, width: int) -> jax.Array:
+    """Inverse of :func:`nchw_flatten`: PyTorch's ``v.view(-1, C, H, W)``, returned as NHWC."""
+    return v.reshape(v.shape[0], channels, height, width).transpose(0, 2, 3, 1)
+
+
+class LSGANMnistGenerator(nnx.Module):
+    """LSGAN MNIST generator: (N, z_dim) -> (N, 28, 28, 1) in [-1, 1].
+
+    References:
+      Mao et al. 2017, Least Squares Generative Adversarial Networks,
+      https://arxiv.org/abs/1611.04076
+    """
+
+    def __init__(self, *, z_dim: int = 62, rngs: nnx.Rngs):
+        self.z_dim = z_dim
+        self.out_shape = (28, 28, 1)
+        self.fc1 = _linear(z_dim, 1024, rngs)
+        self.bn1 = _bn(1024, rngs)
+        self.fc2 = _linear(1024, 128 * 7 * 7, rngs)
+        self.bn2 = _bn(128 * 7 * 7, rngs)
+        self.up1 = _up(128, 64, rngs)
+        self.bn3 = _bn(64, rngs)
+        self.up2 = _up(64, 1, rngs)
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        h = jax.nn.relu(self.bn1(self.fc1(z)))
+        h = jax.nn.relu(self.bn2(self.fc2(h)))
+        h = nchw_unflatten(h, 128, 7, 7)
+        h = jax.nn.relu(self.bn3(self.up1(h)))
+        return jnp.tanh(self.up2(h))
+
+
+class LSGANMnistDiscriminator(nnx.Module):
+    """LSGAN MNIST discriminator: (N, 28, 28, 1) -> (N,) linear outputs.
+
+    ``features(x)``: the FC-1024 layer after BatchNorm and LeakyReLU, (N, 1024);
+    ``head(f)``: FC 1, squeezed to (N,); ``__call__(x) = head(features(x))``.
+
+    References:
+      Mao et al. 2017, Least Squares Generative Adversarial Networks,
+      https://arxiv.org/abs/1611.04076
+    """
+
+    def __init__(self, *, rngs: nnx.Rngs):
+        self.in_shape = (28, 28, 1)
+        self.num_features = 1024
+        self.conv1 = _conv(1, 64, rngs)
+        self.conv2 = _conv(64, 128, rngs)
+        self.bn2 = _bn(128, rngs)
+        self.fc1 = _linear(128 * 7 * 7, 1024, rngs)
+        self.bn3 = _bn(1024, rngs)
+        self.fc2 = _linear(1024, 1, rngs)
+
+    def features(self, x: jax.Array) -> jax.Array:
+        h = jax.nn.leaky_relu(self.conv1(x), 0.2)
+        h = jax.nn.leaky_relu(self.bn2(self.conv2(h)), 0.2)
+        return jax.nn.leaky_relu(self.bn3(self.fc1(nchw_flatten(h))), 0.2)
+
+    def head(self, f: jax.Array) -> jax.Array:
+        return self.fc2(f)[:, 0]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.head(self.features(x))
