@@ -65,7 +65,7 @@ class CompareConfig:
     dataset: str = "ring8"
     data_dir: str | None = None
     seeds: int = 3
-    steps: int = 4_000
+    steps: int = 3_000
     eval_every: int = 0
     log_every: int = 100
 
