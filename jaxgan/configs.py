@@ -41,6 +41,23 @@ class TrainConfig:
       num_samples: samples drawn for each figure (a grid of images or a 2-D scatter).
       eval_every: epochs between evaluations written to metrics.jsonl (0: never). Mixtures:
         PacGAN's mode metrics; MNIST / Fashion-MNIST: FID, KID, score, precision / recall.
+      feature_matching: G matches the batch means of D's features of real data instead of
+        minimising the objective's G loss (Salimans et al. 2016, Sec. 3.1).
+      fm_layer: D's layer for feature matching: "features" (the last hidden layer after its
+        activation) or a submodule path such as hidden/0 (its output, before activation).
+      fm_reduce: "mean" over features of the squared difference of means (the official
+        code) or "sum" (the paper's squared norm).
+      minibatch_disc: minibatch discrimination between D's features and its head (Sec. 3.2).
+      mbd_kernels, mbd_kernel_dim: its B kernels of C dimensions (official code: 100, 5).
+      mbd_self_term: include each example itself in its closeness sum (the paper; the
+        official code excludes it).
+      historical_avg: weight of ||theta - mean of past theta||^2 in each player's loss
+        (Sec. 3.3); 0: off.
+      label_smoothing: D's target for real data (Sec. 3.4, e.g. 0.9); fake targets stay 0;
+        1: off. For gan / nsgan, and lsgan (b moves towards a).
+      vbn: virtual batch norm in G (Sec. 3.5): each example normalised with a reference batch
+        fixed at the start; needs a G with batch norm (lsgan_mnist, dcgan).
+      vbn_ref_size: size of that reference batch (default: batch_size).
     """
 
     objective: str = "nsgan"
@@ -69,6 +86,17 @@ class TrainConfig:
     log_every: int = 50
     num_samples: int = 64
     eval_every: int = 0
+    feature_matching: bool = False
+    fm_layer: str = "features"
+    fm_reduce: str = "mean"
+    minibatch_disc: bool = False
+    mbd_kernels: int = 100
+    mbd_kernel_dim: int = 5
+    mbd_self_term: bool = True
+    historical_avg: float = 0.0
+    label_smoothing: float = 1.0
+    vbn: bool = False
+    vbn_ref_size: int | None = None
 
     def to_json(self) -> str:
         return json.dumps({"config": type(self).__name__, **dataclasses.asdict(self)}, indent=2)

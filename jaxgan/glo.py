@@ -18,11 +18,14 @@ from a full-covariance Gaussian fitted to the latents, `interpolate` between lat
 the latent initialisation and the baseline GLO must beat), and `load_run` / `sample` make
 ``jaxgan sample --checkpoint RUN`` work on it.
 
-Choices, documented (see `GLOConfig`): the per-example loss is a per-pixel mean (the paper's
-norms are sums; a sum over 784 pixels with theta's learning rate 1 diverges at once); the
-batch loss is the mean over the batch for theta, while each latent row steps along the
-gradient of its *own* image's loss (the batch mean's gradient times B), so the latents'
-learning rate means the same at any batch size.
+Choices, documented (see `GLOConfig`): one scalar objective, the mean over the batch of each
+image's loss, and each image's loss a mean over its pixels (the paper's norms are sums; a
+sum over 784 pixels makes every gradient 784x larger). Theta and the batch's rows both step
+along the gradient of that scalar, with the paper's rates 10 for z; row ``i`` thus moves by
+``z_lr / B`` times the gradient of its own image's loss. Theta's rate is 0.3, not the
+paper's 1: with the DCGAN generator (BatchNorm, tanh output) the first SGD step at rate 1
+drives the output layer into saturation (every pixel -1, gradients ~0) and training never
+starts; 0.3 and 0.5 both train on MNIST, 0.3 with the margin.
 
 References:
   Bojanowski, Joulin, Lopez-Paz, Szlam 2017, "Optimizing the Latent Space of Generative
@@ -69,9 +72,11 @@ class GLOConfig:
       weight_exponent: level ``j`` (0 = finest) weighs ``2^(e j)``; 2 is the paper's
         ``2^(2j)``, equal weight per pixel at every level (`jaxgan.pyramid.lap1`).
       pixel_mean: divide each image's loss by its pixel count (else the paper's sums).
-      theta_lr: SGD learning rate of the generator (the paper's 1).
+      theta_lr: SGD learning rate of the generator. The paper's 1 saturates the DCGAN
+        generator's tanh output at the first step on MNIST (outputs all -1, gradients ~0);
+        0.3 trains (see the module docstring).
       theta_momentum: SGD momentum of the generator (0: the paper's plain SGD).
-      z_lr: SGD learning rate of the latents, on each image's own loss (the paper's 10).
+      z_lr: SGD learning rate of the latents on the batch-mean loss (the paper's 10).
       batch_size: images per step.
       epochs: passes over the data; ``steps`` overrides it when set.
       steps: total train steps.
@@ -79,6 +84,11 @@ class GLOConfig:
       log_every: steps between metrics lines.
       num_samples: images in each sample grid.
       fit_steps: SGD steps of `fit_latents` for held-out images (theta frozen).
+      fit_lr: their SGD rate on each image's own loss; ``None``: ``z_lr / batch_size``, the
+        step a training row takes (it gets ``1/B`` of the batch-mean loss's gradient).
+      fit_init: held-out starting latents, ``pca`` (their projected PCA coefficients, as the
+        training latents started; on MNIST they start at half the loss of ``nearest``, and
+        both end equal) or ``nearest`` (`held_out_init`).
     """
 
     dataset: str = "mnist"
@@ -93,7 +103,7 @@ class GLOConfig:
     levels: int = 4
     weight_exponent: float = 2.0
     pixel_mean: bool = True
-    theta_lr: float = 1.0
+    theta_lr: float = 0.3
     theta_momentum: float = 0.0
     z_lr: float = 10.0
     batch_size: int = 128
@@ -103,6 +113,8 @@ class GLOConfig:
     log_every: int = 50
     num_samples: int = 64
     fit_steps: int = 300
+    fit_lr: float | None = None
+    fit_init: str = "pca"
 
     def __post_init__(self):
         if self.projection not in PROJECTIONS:
@@ -163,19 +175,39 @@ class PCA(NamedTuple):
         return (coeffs @ self.components + self.mean).reshape((len(coeffs), *shape))
 
 
-def fit_pca(x: np.ndarray, d: int) -> PCA:
-    """The top ``d`` principal components of ``(N, ...)`` images (eigenvectors of the D x D
-    covariance, in float64: 784 x 784 for MNIST, faster than an SVD of the N x D data)."""
-    flat = np.asarray(x, np.float64).reshape(len(x), -1)
-    if d > flat.shape[1]:
-        raise ValueError(f"z_dim {d} exceeds the {flat.shape[1]} pixels of an image")
-    mean = flat.mean(0)
+def fit_pca(x: np.ndarray, d: int, *, seed: int = 0) -> PCA:
+    """The top ``d`` principal components of ``(N, ...)`` images.
+
+    Fewer images than pixels: the thin SVD of the data. Up to 1,024 pixels (MNIST's 784):
+    eigenvectors of the D x D covariance. Both exact. Larger images: randomized subspace
+    iteration (Halko, Martinsson & Tropp 2011, Alg. 4.4: 10 extra
+    directions, 6 power iterations), O(N D d) instead of the O(D^3) of a 12,288-pixel
+    eigendecomposition.
+    """
+    flat = np.asarray(x, np.float32).reshape(len(x), -1)
+    n, dim = flat.shape
+    if d > min(n, dim):
+        raise ValueError(f"z_dim {d} exceeds the rank of {n} images of {dim} pixels")
+    mean = flat.mean(0, dtype=np.float64).astype(np.float32)
     centred = flat - mean
-    cov = centred.T @ centred / max(len(flat) - 1, 1)
-    values, vectors = np.linalg.eigh(cov)
-    top = np.argsort(values)[::-1][:d]
-    return PCA(mean.astype(np.float32), vectors[:, top].T.astype(np.float32),
-               values[top].astype(np.float32))
+    if n <= dim and n <= 4096:
+        # Fewer images than pixels: the thin SVD of the data is exact and cheap.
+        _, sv, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
+        components, variances = vt[:d], sv[:d] ** 2 / max(n - 1, 1)
+    elif dim <= 1024:
+        cov = (centred.T @ centred).astype(np.float64) / max(n - 1, 1)
+        values, vectors = np.linalg.eigh(cov)
+        top = np.argsort(values)[::-1][:d]
+        components, variances = vectors[:, top].T, values[top]
+    else:
+        q = np.random.default_rng(seed).normal(size=(dim, min(d + 10, n, dim)))
+        q = np.linalg.qr(centred @ q.astype(np.float32))[0]
+        for _ in range(6):
+            q = np.linalg.qr(centred.T @ q)[0]
+            q = np.linalg.qr(centred @ q)[0]
+        _, sv, vt = np.linalg.svd(q.T @ centred, full_matrices=False)
+        components, variances = vt[:d], sv[:d] ** 2 / max(n - 1, 1)
+    return PCA(mean, np.asarray(components, np.float32), np.asarray(variances, np.float32))
 
 
 def init_latents(key: Array, n: int, d: int, kind: str, projection: str,
@@ -194,22 +226,68 @@ def init_latents(key: Array, n: int, d: int, kind: str, projection: str,
 
 
 class Gaussian(NamedTuple):
-    """A full-covariance Gaussian in latent space (the paper's sampler, Sec. 4)."""
+    """A full-covariance Gaussian in latent space (the paper's sampler, Sec. 4), or a mixture.
 
-    mean: np.ndarray  # (d,)
-    chol: np.ndarray  # (d, d) lower Cholesky factor of the covariance
+    ``k = 1`` component is the paper's single Gaussian; ``k > 1`` (`fit_gaussian`'s
+    ``components``) is an extension, not in the paper.
+    """
+
+    weights: np.ndarray  # (k,)
+    mean: np.ndarray  # (k, d)
+    chol: np.ndarray  # (k, d, d) lower Cholesky factors of the covariances
 
 
-def fit_gaussian(z: Array | np.ndarray) -> Gaussian:
-    """Mean and full covariance of the learned latents ``(N, d)``."""
+def _kmeans(z: np.ndarray, k: int, seed: int, iters: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = z[rng.choice(len(z), k, replace=False)]
+    for _ in range(iters):
+        d2 = np.sum(z * z, 1)[:, None] - 2 * z @ centres.T + np.sum(centres * centres, 1)
+        assign = np.argmin(d2, axis=1)
+        for j in range(k):
+            members = z[assign == j]
+            if len(members):
+                centres[j] = members.mean(0)
+    return assign
+
+
+def fit_gaussian(z: Array | np.ndarray, components: int = 1, *, seed: int = 0,
+                 iters: int = 25) -> Gaussian:
+    """Full-covariance Gaussian(s) fitted to the learned latents ``(N, d)``.
+
+    ``components = 1``: mean and covariance of all latents (the paper's). ``components = k``:
+    k-means (Lloyd, ``iters`` rounds) then one Gaussian per cluster, weighted by its size.
+    """
     z = np.asarray(z, np.float64)
-    cov = np.cov(z, rowvar=False) + 1e-6 * np.eye(z.shape[1])  # jitter: keep it positive definite
-    return Gaussian(z.mean(0).astype(np.float32), np.linalg.cholesky(cov).astype(np.float32))
+    n, d = z.shape
+    assign = np.zeros(n, int) if components == 1 else _kmeans(z, components, seed, iters)
+    weights, means, chols = [], [], []
+    for j in range(components):
+        members = z[assign == j]
+        if len(members) < 2:
+            continue
+        # Jitter keeps a cluster with fewer than d + 1 points positive definite.
+        cov = np.cov(members, rowvar=False) + 1e-6 * np.eye(d)
+        weights.append(len(members) / n)
+        means.append(members.mean(0))
+        chols.append(np.linalg.cholesky(cov))
+    weights = np.asarray(weights)
+    return Gaussian((weights / weights.sum()).astype(np.float32),
+                    np.asarray(means, np.float32), np.asarray(chols, np.float32))
 
 
-def sample_latents(gaussian: Gaussian, eps: Array, projection: str = "sphere") -> Array:
-    """``mean + chol @ eps`` for standard-normal ``eps (n, d)``, projected like training latents."""
-    return project(jnp.asarray(gaussian.mean) + eps @ jnp.asarray(gaussian.chol).T, projection)
+def sample_latents(gaussian: Gaussian, key: Array, n: int, projection: str = "sphere") -> Array:
+    """``n`` latents: a component by weight, ``mean + chol @ eps``, projected like the training
+    latents. The same key gives the same latents (figures use a fixed one)."""
+    return _sample_latents(Gaussian(*map(jnp.asarray, gaussian)), key, n, projection)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _sample_latents(gaussian: Gaussian, key: Array, n: int, projection: str) -> Array:
+    k_comp, k_eps = jax.random.split(key)
+    comp = jax.random.choice(k_comp, len(gaussian.weights), (n,), p=gaussian.weights)
+    eps = jax.random.normal(k_eps, (n, gaussian.mean.shape[-1]))
+    z = gaussian.mean[comp] + jnp.einsum("nij,nj->ni", gaussian.chol[comp], eps)
+    return project(z, projection)
 
 
 def interpolate(z0: Array, z1: Array, points: int, projection: str = "sphere") -> Array:
@@ -265,7 +343,7 @@ def build_generator(cfg: GLOConfig, example_shape: tuple[int, ...], rngs: nnx.Rn
     from jaxgan.nets import DCGANGenerator
 
     if len(example_shape) != 3:
-        raise ValueError(f"GLO generates images; this dataset has examples of shape {example_shape}")
+        raise ValueError(f"GLO generates images; this dataset's examples are {example_shape}")
     h, _, c = example_shape
     return DCGANGenerator(z_dim=cfg.z_dim, resolution=h, channels=c, width=cfg.width, rngs=rngs)
 
@@ -321,14 +399,14 @@ def make_train_step(cfg: GLOConfig, nets: GLONets, *, jit: bool = True
                     ) -> Callable[[GLOState, dict], tuple[GLOState, dict]]:
     """Builds ``train_step(state, batch) -> (state, metrics)`` (Bojanowski et al., Sec. 3).
 
-    The batch's rows ``z = latents[index]`` are gathered; theta steps along the gradient of
-    the batch-mean loss, each row along the gradient of its own image's loss; the rows' updates
+    The batch's rows ``z = latents[index]`` are gathered; theta and the rows step along the
+    gradient of the batch-mean loss (only those rows have a gradient); the rows' updates
     are scatter-added back (repeated indices add up, as the full table's gradient would) and the
     updated rows projected. Cost is O(B d) for the table, whatever N is, and with the state
     donated XLA updates the table in place.
 
     Metrics: ``loss`` (the batch mean of the training loss), ``mse`` (per pixel, on the
-    [-1, 1] scale), ``g_grad_norm``, ``z_grad_norm`` (mean over rows, per-image loss),
+    [-1, 1] scale), ``g_grad_norm``, ``z_grad_norm`` (mean over the batch's rows),
     ``z_step`` (mean distance a row moved, after projection), ``g_param_norm``.
     """
     loss_fn = cfg.loss_fn()
@@ -375,13 +453,20 @@ def _generate(g_eval, g_params, g_stats, z):
     return apply(g_eval, g_params, g_stats, z)[0]
 
 
-def generate(nets: GLONets, state: GLOState, z: Array, *, chunk: int = 1000) -> np.ndarray:
-    """``g_theta(z)`` in inference mode (running BatchNorm statistics), in chunks."""
-    z = jnp.asarray(z)
-    return np.concatenate([
-        np.asarray(_generate(nets.g_eval, state.g_params, state.g_stats, z[i : i + chunk]))
-        for i in range(0, len(z), chunk)
-    ]) if len(z) else np.zeros((0, *nets.out_shape), np.float32)
+def generate(nets: GLONets, state: GLOState, z: Array, *, chunk: int = 500) -> np.ndarray:
+    """``g_theta(z)`` in inference mode (running BatchNorm statistics), in chunks.
+
+    Every chunk is padded to ``chunk`` rows (inference-mode G treats rows independently), so
+    one compilation serves every number of images.
+    """
+    z = np.asarray(z, np.float32)
+    out = []
+    for i in range(0, len(z), chunk):
+        part = z[i : i + chunk]
+        padded = np.pad(part, ((0, chunk - len(part)), (0, 0)))
+        x = _generate(nets.g_eval, state.g_params, state.g_stats, jnp.asarray(padded))
+        out.append(np.asarray(x)[: len(part)])
+    return np.concatenate(out) if out else np.zeros((0, *nets.out_shape), np.float32)
 
 
 def reconstruct(nets: GLONets, state: GLOState, indices) -> np.ndarray:
@@ -394,11 +479,13 @@ def make_latent_fitter(cfg: GLOConfig, nets: GLONets, *, steps: int | None = Non
     """``fit(state, z0, x) -> (z, losses)``: latents of held-out images with theta frozen.
 
     ``steps`` (default ``cfg.fit_steps``) projected SGD steps of rate ``lr`` (default
-    ``cfg.z_lr``) on each image's own loss, the generator in inference mode, all in one jitted
-    ``lax.scan``. ``losses`` is ``(steps + 1,)``: the mean loss before each step and at the end.
+    ``cfg.fit_lr``, see `GLOConfig`) on each image's own loss, the generator in inference
+    mode, all in one jitted ``lax.scan``. ``losses`` is ``(steps + 1,)``: the mean loss before
+    each step and at the end.
     """
     steps = cfg.fit_steps if steps is None else steps
-    lr = cfg.z_lr if lr is None else lr
+    if lr is None:
+        lr = cfg.fit_lr if cfg.fit_lr is not None else cfg.z_lr / cfg.batch_size
     loss_fn = cfg.loss_fn()
 
     @jax.jit
@@ -417,6 +504,35 @@ def make_latent_fitter(cfg: GLOConfig, nets: GLONets, *, steps: int | None = Non
         return z, jnp.append(losses, total(z) / x.shape[0])
 
     return fit
+
+
+def held_out_init(cfg: GLOConfig, state: GLOState, pca: PCA, x: np.ndarray, *,
+                  kind: str = "nearest", train_codes: np.ndarray | None = None) -> np.ndarray:
+    """Starting latents for held-out images ``x``.
+
+    ``"pca"``: their PCA coefficients, projected (how the training latents started).
+    ``"nearest"``: the learned latent of the training image nearest in PCA space (``d``-dim
+    codes ``train_codes = pca.encode(x_train)``, cheap to search), a start already on the
+    learned manifold.
+    """
+    codes = pca.encode(x)
+    if kind == "pca":
+        return np.asarray(project(jnp.asarray(codes), cfg.projection))
+    if kind == "nearest":
+        if train_codes is None:
+            raise ValueError("held_out_init 'nearest' needs train_codes = pca.encode(x_train)")
+        train_codes = jnp.asarray(train_codes)
+
+        @jax.jit
+        def nearest(c):
+            d2 = (jnp.sum(c * c, 1)[:, None] - 2 * c @ train_codes.T
+                  + jnp.sum(train_codes * train_codes, 1)[None, :])
+            return jnp.argmin(d2, axis=1)
+
+        idx = np.concatenate([np.asarray(nearest(jnp.asarray(codes[i : i + 1000])))
+                              for i in range(0, len(codes), 1000)])
+        return np.asarray(state.latents)[idx]
+    raise ValueError(f"held_out_init kind must be 'pca' or 'nearest', got {kind!r}")
 
 
 def fit_latents(cfg: GLOConfig, nets: GLONets, state: GLOState, x: np.ndarray, z0: np.ndarray,
@@ -440,9 +556,6 @@ def fit_latents(cfg: GLOConfig, nets: GLONets, state: GLOState, x: np.ndarray, z
 # --------------------------------------------------------------------------------------
 
 
-def _fixed_eps(cfg: GLOConfig, n: int) -> Array:
-    # Sample grids use the same noise all run long, so they are comparable over time.
-    return jax.random.normal(jax.random.PRNGKey(cfg.seed + 1_000_003), (n, cfg.z_dim))
 
 
 def save_loss_curve(path: str | Path, records: list[dict], *, title: str = "") -> None:
@@ -526,14 +639,17 @@ def train(cfg: GLOConfig, out: str | Path, *, resume: bool = False, progress: bo
     steps_per_epoch = data.steps_per_epoch(cfg.batch_size)
     total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
     step_fn = make_train_step(cfg, nets)
-    eps = _fixed_eps(cfg, cfg.num_samples)
-    shown = np.random.default_rng(cfg.seed).choice(data.num_examples, 32, replace=False)
+    # Sample grids use the same noise all run long, so they are comparable over time.
+    figure_key = jax.random.PRNGKey(cfg.seed + 1_000_003)
+    shown = np.random.default_rng(cfg.seed).choice(data.num_examples, min(32, data.num_examples),
+                                                    replace=False)
     records_path = out / "metrics.jsonl"
     scale = 2 if data.example_shape[0] <= 32 else 1
 
     def on_epoch(state: GLOState, epoch: int) -> None:
-        title = f"GLO on {data.description}, epoch {epoch}, step {int(state.step)}"
-        z = sample_latents(fit_gaussian(state.latents), eps, cfg.projection)
+        title = f"GLO, {data.description.split(':')[0]}, epoch {epoch}, step {int(state.step)}"
+        z = sample_latents(fit_gaussian(state.latents), figure_key, cfg.num_samples,
+                           cfg.projection)
         path = out / "samples" / f"epoch_{epoch:03d}.png"
         plots.save_image_grid(path, generate(nets, state, z), scale=scale)
         shutil.copyfile(path, out / "samples.png")
@@ -570,9 +686,14 @@ class GLORun:
     run_dir: Path
     data: dict
 
-    @functools.cached_property
-    def gaussian(self) -> Gaussian:
-        return fit_gaussian(self.state.latents)
+    _fits: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def gaussian(self, components: int = 1) -> Gaussian:
+        """The Gaussian (mixture) fitted to the latents, fitted once per ``components``."""
+        if components not in self._fits:
+            self._fits[components] = fit_gaussian(self.state.latents, components,
+                                                  seed=self.cfg.seed)
+        return self._fits[components]
 
     @functools.cached_property
     def pca(self) -> PCA | None:
@@ -607,13 +728,14 @@ def is_glo_run(run_dir: str | Path) -> bool:
         return False
 
 
-def sample(run: GLORun, key: Array, n: int) -> np.ndarray:
+def sample(run: GLORun, key: Array, n: int, *, components: int = 1) -> np.ndarray:
     """``n`` new images: latents from the full-covariance Gaussian fitted to the run's
-    latents, projected, through the generator in inference mode. ``(n, H, W, C)`` in [-1, 1]."""
+    latents (the paper's sampler; ``components > 1``: a k-means mixture of them, an
+    extension), projected, through the generator in inference mode. ``(n, H, W, C)``, [-1, 1]."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
-    eps = jax.random.normal(key, (n, run.cfg.z_dim))
-    return generate(run.nets, run.state, sample_latents(run.gaussian, eps, run.cfg.projection))
+    z = sample_latents(run.gaussian(components), key, n, run.cfg.projection)
+    return generate(run.nets, run.state, z)
 
 
 def interpolation_strips(run: GLORun, key: Array, strips: int, points: int) -> np.ndarray:

@@ -93,7 +93,7 @@ def run(
             del window[:n]
             log.write(json.dumps(record) + "\n")
             log.flush()
-            bar.set_postfix({k: f"{record[k]:.3g}" for k in ("d_loss", "g_loss") if k in record})
+            bar.set_postfix({k: f"{record[k]:.3g}" for k in ("d_loss", "g_loss", "loss") if k in record})
 
         for step in range(start, total_steps):
             state, metrics = train_step(state, next(batches))

@@ -165,3 +165,77 @@ def gradient_penalty(critic, real: Array, fake: Array, key: Array) -> Array:
     # The epsilon keeps the norm's gradient finite where the gradient vanishes.
     norms = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=-1) + 1e-12)
     return jnp.square(norms - 1.0)
+
+
+def feature_matching(real_features: Array, fake_features: Array, *, reduce: str = "mean") -> Array:
+    """Feature matching, G's objective ``|| mean_x f(x) - mean_z f(G(z)) ||^2`` (a scalar).
+
+    A batch-level loss (it compares batch means), so unlike the others it returns a scalar.
+    ``f`` is an intermediate layer of D (by default the last hidden layer, after its
+    activation); G is asked to match the statistics of real data that D finds
+    discriminative, rather than to maximise D's output on its samples (Sec. 3.1).
+
+    Args:
+      real_features: ``(N, F)`` features of real data (no gradient is needed through them).
+      fake_features: ``(M, F)`` features of generated data.
+      reduce: ``"mean"`` over the F features of the squared difference of batch means (the
+        official code, ``T.mean(T.square(mom_gen - mom_real))``, the default) or ``"sum"``
+        (the paper's squared l2 norm). They differ by the factor F, to which Adam is blind.
+
+    References:
+      Salimans et al., Improved Techniques for Training GANs, 2016, Sec. 3.1.
+      https://arxiv.org/abs/1606.03498
+    """
+    diff = jnp.mean(real_features, axis=0) - jnp.mean(fake_features, axis=0)
+    if reduce == "mean":
+        return jnp.mean(jnp.square(diff))
+    if reduce == "sum":
+        return jnp.sum(jnp.square(diff))
+    raise ValueError(f"reduce must be 'mean' (official code) or 'sum' (paper), got {reduce!r}")
+
+
+def ssl_real_logit(class_logits: Array) -> Array:
+    """The real-vs-fake logit of a K+1-class D whose fake class has the fixed logit 0.
+
+    With ``Z(x) = sum_k exp(l_k)``, ``D(x) = Z / (Z + 1) = sigmoid(logsumexp(l))``: the
+    (K+1)-way softmax's "not fake" probability is a sigmoid of ``s = logsumexp(l)``.
+
+    Args:
+      class_logits: ``(N, K)``.
+
+    Returns:
+      ``(N,)`` logits ``s``.
+    """
+    return jax.nn.logsumexp(class_logits, axis=-1)
+
+
+def ssl_d_unsup_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """``L_unsup = -log D(x) - log(1 - D(G(z)))`` per example, for a K+1-class D.
+
+    With ``s = logsumexp(l)``: ``log D = s - softplus(s) = -softplus(-s)`` and
+    ``log(1 - D) = -softplus(s)``, so ``L_unsup`` is exactly `gan_d_loss` on ``s``. Written
+    this way it stays finite for any logits, where ``Z / (Z + 1)`` overflows once a logit
+    exceeds ~88 in float32. The official code weights it by 0.5 (the caller's weight).
+
+    Args:
+      real_logits: ``(N, K)`` class logits of real (unlabelled) data.
+      fake_logits: ``(N, K)`` class logits of generated data.
+
+    Returns:
+      ``(N,)``.
+
+    References:
+      Salimans et al. 2016, Sec. 5 ("Semi-supervised learning").
+      https://arxiv.org/abs/1606.03498
+    """
+    return gan_d_loss(ssl_real_logit(real_logits), ssl_real_logit(fake_logits))
+
+
+def ssl_sup_loss(class_logits: Array, labels: Array) -> Array:
+    """``L_sup``: cross-entropy of the K class logits with the true labels, per example.
+
+    ``logsumexp(l) - l_y``, i.e. ``-log p(y | x, y < K + 1)``: the fake class does not enter
+    (the paper's ``L_sup``). Shapes ``(N, K)``, ``(N,)`` int -> ``(N,)``.
+    """
+    picked = jnp.take_along_axis(class_logits, labels[:, None].astype(jnp.int32), axis=-1)[:, 0]
+    return jax.nn.logsumexp(class_logits, axis=-1) - picked

@@ -33,6 +33,8 @@ class Objective:
         squares D's output is linear. Only the reported mean D(x) depends on it.
       gradient_penalty: weight of `losses.gradient_penalty` in D's loss (0: none).
       n_critic: D updates per G update that the paper uses (a run's ``--n-critic`` overrides).
+      smoothed_d_loss: ``alpha -> d_loss`` with the real target moved to ``alpha`` (one-sided
+        label smoothing), or None where the loss has no targets to smooth (hinge, WGAN).
     """
 
     name: str
@@ -43,10 +45,42 @@ class Objective:
     sigmoid_output: bool = True
     gradient_penalty: float = 0.0
     n_critic: int = 1
+    smoothed_d_loss: Callable[[float], Callable[[Array, Array], Array]] | None = None
+
+    def with_label_smoothing(self, alpha: float) -> "Objective":
+        """This objective with one-sided label smoothing: real targets ``alpha``, fakes kept.
+
+        Salimans et al. 2016, Sec. 3.4: smoothing the fake targets too would reinforce G's
+        current samples where data is absent, so only the positive targets move. ``alpha = 1``
+        returns the objective unchanged.
+        """
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError(f"label smoothing's real target must be in (0, 1], got {alpha}")
+        if alpha == 1.0:
+            return self
+        if self.smoothed_d_loss is None:
+            smoothable = ", ".join(n for n, o in OBJECTIVES.items() if o.smoothed_d_loss)
+            raise ValueError(
+                f"objective {self.name!r} has no real target to smooth; label smoothing "
+                f"applies to {smoothable}"
+            )
+        return dataclasses.replace(
+            self, name=f"{self.name}+ls{alpha:g}", d_loss=self.smoothed_d_loss(alpha)
+        )
+
+
+def _smoothed_gan(alpha: float):
+    return functools.partial(losses.gan_d_loss, real_target=alpha)
 
 
 def _lsgan(name: str, coding: str) -> Objective:
     a, b, c = losses.LSGAN_CODINGS[coding]
+
+    def smoothed(alpha: float):
+        # The real target moves a fraction 1 - alpha of the way to the fake one, as the
+        # cross-entropy's target 1 -> alpha does between 1 and 0 (0-1 coding: b -> alpha).
+        return functools.partial(losses.lsgan_d_loss, a=a, b=alpha * b + (1.0 - alpha) * a)
+
     return Objective(
         name=name,
         d_loss=functools.partial(losses.lsgan_d_loss, a=a, b=b),
@@ -54,6 +88,7 @@ def _lsgan(name: str, coding: str) -> Objective:
         summary=f"least squares, a={a:g} b={b:g} c={c:g} ({coding} coding)",
         reference="Mao et al. 2017, arXiv:1611.04076",
         sigmoid_output=False,
+        smoothed_d_loss=smoothed,
     )
 
 
@@ -64,6 +99,7 @@ OBJECTIVES: dict[str, Objective] = {
         losses.gan_g_loss_minimax,
         "GAN, minimax (saturating) G loss log(1 - D(G(z)))",
         "Goodfellow et al. 2014, arXiv:1406.2661",
+        smoothed_d_loss=_smoothed_gan,
     ),
     "nsgan": Objective(
         "nsgan",
@@ -71,6 +107,7 @@ OBJECTIVES: dict[str, Objective] = {
         losses.gan_g_loss_nonsaturating,
         "GAN, non-saturating G loss -log D(G(z))",
         "Goodfellow et al. 2014, arXiv:1406.2661",
+        smoothed_d_loss=_smoothed_gan,
     ),
     # The paper adopts the 0-1 coding for its experiments (Sec. 3.2.2), as does its
     # released mixture-of-Gaussians code; both codings are reachable by name.

@@ -59,8 +59,11 @@ def sample_command(
 ) -> Path:
     """What ``jaxgan sample`` does: a PNG grid (or scatter), or an ``.npz`` with key ``x``
     (and ``y``, the labels, for a conditional run)."""
+    from jaxgan import glo
     from jaxgan.train import load_run, save_samples
 
+    if glo.is_glo_run(run_dir):
+        return _glo_sample(run_dir, n=n, out=out, seed=seed, interpolate=interpolate, points=points)
     cfg, nets, state = load_run(run_dir)
     rows = None
     if interpolate:
@@ -90,6 +93,28 @@ def sample_command(
         np.savez_compressed(out, **({"x": x} if y is None else {"x": x, "y": np.asarray(y)}))
     elif out.suffix.lower() == ".png":
         save_samples(out, x, cfg.dataset, title=f"{cfg.objective} on {cfg.dataset}", rows=rows)
+    else:
+        raise ValueError(f"--out must end in .png or .npz, got {out}")
+    return out
+
+
+def _glo_sample(run_dir, *, n: int, out, seed: int, interpolate: int | None, points: int) -> Path:
+    """``jaxgan sample`` on a GLO run: the full-covariance Gaussian of its latents."""
+    from jaxgan import glo
+
+    run, key = glo.load_run(run_dir), jax.random.PRNGKey(seed)
+    if interpolate:
+        x, rows = glo.interpolation_strips(run, key, interpolate, points), interpolate
+    else:
+        if n < 1:
+            raise ValueError(f"-n must be at least 1, got {n}")
+        x, rows = glo.sample(run, key, n), None
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npz":
+        np.savez_compressed(out, x=np.asarray(x))
+    elif out.suffix.lower() == ".png":
+        plots.save_image_grid(out, np.asarray(x), rows=rows, scale=2 if x.shape[1] <= 32 else 1)
     else:
         raise ValueError(f"--out must end in .png or .npz, got {out}")
     return out

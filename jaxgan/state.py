@@ -17,6 +17,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
+from jaxgan.techniques import Techniques
+
 
 @struct.dataclass
 class GANState:
@@ -28,7 +30,9 @@ class GANState:
       g_params, d_params: ``nnx.Param`` states of G and D.
       g_stats, d_stats: the rest of each network's state (BatchNorm running statistics).
       g_opt, d_opt: optax states.
-      extra: technique state (e.g. parameter history averages), a dict, empty by default.
+      extra: technique state, a dict, empty by default. Historical averaging keeps
+        ``"g_hist"`` / ``"d_hist"`` there: ``{"mean": params, "count": int32}``
+        (`jaxgan.techniques`).
     """
 
     step: jax.Array
@@ -48,6 +52,8 @@ class Networks:
 
     ``g_eval`` / ``d_eval`` are the graph definitions of the same modules viewed in inference
     mode (BatchNorm on running averages, dropout off); they share the train-mode arrays.
+    ``techniques`` are the loss techniques `jaxgan.step.make_train_step` applies by default
+    (the network ones are already in the graphs).
     """
 
     g_graph: Any
@@ -61,6 +67,7 @@ class Networks:
     num_classes: int | None = None
     g_dropout: bool = False
     d_dropout: bool = False
+    techniques: Techniques = Techniques()
 
     @property
     def conditional(self) -> bool:
@@ -83,8 +90,14 @@ def split_networks(
     g_tx: optax.GradientTransformation,
     d_tx: optax.GradientTransformation,
     key: jax.Array,
+    techniques: Techniques = Techniques(),
 ) -> tuple[Networks, GANState]:
-    """Splits built NNX networks into the static `Networks` and an initial `GANState`."""
+    """Splits built NNX networks into the static `Networks` and an initial `GANState`.
+
+    ``techniques`` are recorded in `Networks` for the step and start their state in
+    ``GANState.extra``; the networks must already carry the network techniques
+    (`apply_network_techniques`).
+    """
     g_graph, g_params, g_stats = nnx.split(generator, nnx.Param, ...)
     d_graph, d_params, d_stats = nnx.split(discriminator, nnx.Param, ...)
     nets = Networks(
@@ -99,6 +112,7 @@ def split_networks(
         num_classes=getattr(generator, "num_classes", None),
         g_dropout=_has_dropout(generator),
         d_dropout=_has_dropout(discriminator),
+        techniques=techniques,
     )
     state = GANState(
         step=jnp.zeros((), jnp.int32),
@@ -109,6 +123,7 @@ def split_networks(
         d_stats=d_stats,
         g_opt=g_tx.init(g_params),
         d_opt=d_tx.init(d_params),
+        extra=techniques.init_extra(g_params, d_params),
     )
     return nets, state
 
@@ -122,8 +137,20 @@ def apply(graph, params: nnx.State, stats: nnx.State, *args, **kwargs):
     # copy=True gives fresh Variables owned by the current trace: ``stats`` may come from an
     # outer trace (jit, while this runs under grad), and NNX refuses to mutate a BatchStat
     # created at another trace level.
+    return call(graph, params, stats, lambda module: module(*args, **kwargs))
+
+
+def call(graph, params: nnx.State, stats: nnx.State, fn):
+    """``fn(module)`` on a split module, functionally: returns ``(fn's output, new_stats)``.
+
+    For methods other than ``__call__`` (a discriminator's ``features``), or several calls
+    on one merged module.
+    """
+    # copy=True gives fresh Variables owned by the current trace: ``stats`` may come from an
+    # outer trace (jit, while this runs under grad), and NNX refuses to mutate a BatchStat
+    # created at another trace level.
     module = nnx.merge(graph, params, stats, copy=True)
-    out = module(*args, **kwargs)
+    out = fn(module)
     return out, nnx.split(module, nnx.Param, ...)[2]
 
 
@@ -137,8 +164,55 @@ def build_networks(
     """Builds (G, D) for a config and the data's example shape.
 
     With ``cfg.conditional``, G and D are built for inputs ``cfg.embed_dim`` wider and wrapped
-    to take labels (`jaxgan.nets.conditional`), whatever the architecture.
+    to take labels (`jaxgan.nets.conditional`), whatever the architecture. The network
+    techniques the config switches on (minibatch discrimination, virtual batch norm) are then
+    applied to the pair (`apply_network_techniques`).
     """
+    g, d = _build_conditional(cfg, example_shape, rngs, num_classes)
+    return apply_network_techniques(
+        g, d, Techniques.from_config(cfg), rngs, batch_size=cfg.batch_size, z_dist=cfg.z_dist
+    )
+
+
+def apply_network_techniques(
+    g: nnx.Module,
+    d: nnx.Module,
+    techniques: Techniques,
+    rngs: nnx.Rngs,
+    *,
+    batch_size: int,
+    z_dist: str = "normal",
+):
+    """Wraps D with minibatch discrimination and gives G virtual batch norm, as asked.
+
+    Any architecture: D gains a layer between ``features`` and ``head``
+    (`jaxgan.nets.techniques.MinibatchDiscriminator`); G's ``BatchNorm`` layers become
+    virtual batch norm over a reference batch of ``vbn_ref_size`` (default ``batch_size``)
+    latents drawn once here from ``z_dist`` (a conditional G's reference labels cycle through
+    the classes), kept in G's state.
+    """
+    from jaxgan.nets import techniques as tn
+
+    if techniques.minibatch_disc:
+        d = tn.MinibatchDiscriminator(
+            d,
+            num_kernels=techniques.mbd_kernels,
+            kernel_dim=techniques.mbd_kernel_dim,
+            include_self=techniques.mbd_self_term,
+            rngs=rngs,
+        )
+    if techniques.vbn:
+        from jaxgan.step import sample_z
+
+        size = techniques.vbn_ref_size or batch_size
+        z_ref = sample_z(rngs.vbn(), (size, g.z_dim), z_dist)
+        num_classes = getattr(g, "num_classes", None)
+        y_ref = None if num_classes is None else jnp.arange(size) % num_classes
+        g = tn.with_virtual_batch_norm(g, z_ref, y_ref)
+    return g, d
+
+
+def _build_conditional(cfg, example_shape, rngs, num_classes):
     from jaxgan.nets import conditional as cond
 
     if not cfg.conditional:
@@ -210,9 +284,12 @@ def init_state(
     cfg, example_shape: tuple[int, ...], num_classes: int | None = None
 ) -> tuple[Networks, GANState]:
     """Networks, optimisers and the initial state of a run, all from ``cfg.seed``."""
-    key = jax.random.PRNGKey(cfg.seed)
-    init_key, run_key = jax.random.split(key)
+    run_key = jax.random.PRNGKey(cfg.seed)
+    # Weights are drawn with the "rbg" generator: the same distributions, but XLA compiles its
+    # per-shape sampling about 2x faster than threefry's, and init compiles once per shape
+    # (about half a minute for the DCGAN pair on a loaded 2-core CPU with threefry).
+    init_key = jax.random.key(cfg.seed, impl="rbg")
     g, d = build_networks(cfg, example_shape, nnx.Rngs(init_key), num_classes)
     g_tx = optax.adam(cfg.g_lr, b1=cfg.beta1, b2=cfg.beta2)
     d_tx = optax.adam(cfg.d_lr, b1=cfg.beta1, b2=cfg.beta2)
-    return split_networks(g, d, g_tx, d_tx, run_key)
+    return split_networks(g, d, g_tx, d_tx, run_key, Techniques.from_config(cfg))

@@ -1,7 +1,7 @@
 """`make_train_step`: one jitted function ``(GANState, batch) -> (GANState, metrics)``.
 
-A GAN variant is not a trainer: it is a choice of networks and objective that this factory
-composes into a single step (Goodfellow et al. 2014, Algorithm 1: ``k`` D updates, then one G
+A GAN variant is not a trainer: it is a choice of networks, objective and techniques
+(Salimans et al. 2016, `jaxgan.techniques`) that this factory composes into a single step (Goodfellow et al. 2014, Algorithm 1: ``k`` D updates, then one G
 update). All randomness derives from ``fold_in(state.key, state.step)``, so the same seed gives
 the same bits and a resumed run continues exactly where an uninterrupted one would be.
 """
@@ -17,8 +17,10 @@ import optax
 from flax import nnx
 
 from jaxgan import losses
+from jaxgan import techniques as techniques_lib
 from jaxgan.objectives import Objective
-from jaxgan.state import GANState, Networks, apply
+from jaxgan.state import GANState, Networks, apply, call
+from jaxgan.techniques import Techniques, layer_features
 
 Array = jax.Array
 
@@ -43,6 +45,7 @@ def make_train_step(
     *,
     z_dist: str = "normal",
     n_critic: int | None = None,
+    techniques: Techniques | None = None,
     jit: bool = True,
 ) -> Callable[[GANState, dict], tuple[GANState, dict]]:
     """Builds the train step for one objective and one pair of networks.
@@ -54,15 +57,26 @@ def make_train_step(
       n_critic: D updates per G update (Algorithm 1's ``k``; default: the objective's own, 5
         for WGAN-GP, else 1). Each D update takes its own slice of real data, so
         ``batch["x"]`` holds ``n_critic * B`` examples.
+      techniques: the loss techniques of Salimans et al. 2016 (`jaxgan.techniques`); default
+        ``nets.techniques``, which `jaxgan.state.init_state` sets from the config. Feature
+        matching replaces the objective's G loss (real features from the step's last D slice,
+        both batches through D in train mode); label smoothing replaces the real target of
+        D's loss; historical averaging adds ``weight * ||theta - mean||^2`` to each player's
+        loss and advances the means in ``state.extra`` after every update (each D update
+        counts). Minibatch discrimination and virtual batch norm live in the networks.
       jit: compile with ``jax.jit(donate_argnums=0)`` (the state's buffers are reused).
 
     Returns:
       ``train_step(state, batch) -> (state, metrics)``; metrics are scalar arrays: both
-      losses, mean D output on real and fake data, and gradient norms.
+      losses, mean D output on real and fake data, and gradient norms (with historical
+      averaging also both unweighted penalties, ``d_hist_penalty`` and ``g_hist_penalty``).
     """
     n_critic = objective.n_critic if n_critic is None else n_critic
     if n_critic < 1:
         raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+    tech = nets.techniques if techniques is None else techniques
+    objective = objective.with_label_smoothing(tech.label_smoothing)
+    hist_weight = tech.historical_avg
 
     def generate(params, stats, key, n):
         kz, ky = jax.random.split(key)
@@ -73,14 +87,27 @@ def make_train_step(
         y = jax.random.randint(ky, (n,), 0, nets.num_classes)
         return apply(nets.g_graph, params, stats, z, y), y
 
-    def discriminate(params, stats, x, y, key):
+    def d_inputs(x, y, key):
         args = (x, y) if nets.conditional else (x,)
         kwargs = {"rngs": nnx.Rngs(dropout=key)} if nets.d_dropout else {}
+        return args, kwargs
+
+    def discriminate(params, stats, x, y, key):
+        args, kwargs = d_inputs(x, y, key)
         return apply(nets.d_graph, params, stats, *args, **kwargs)
 
-    def d_loss_fn(d_params, d_stats, real, real_y, fake, fake_y, key):
+    def d_features(params, stats, x, y, key):
+        # D in train mode, as in the D update; its statistics from this pass are dropped.
+        args, kwargs = d_inputs(x, y, key)
+        return call(
+            nets.d_graph, params, stats,
+            lambda d: layer_features(d, tech.fm_layer, *args, **kwargs),
+        )[0]
+
+    def d_loss_fn(d_params, d_stats, real, real_y, fake, fake_y, key, d_hist):
         # Real and fake go through D separately, so each BatchNorm batch is pure (as DCGAN
-        # and the PyTorch references do).
+        # and the PyTorch references do) and minibatch discrimination compares each batch
+        # only with itself (Salimans et al. 2016, Sec. 3.2).
         k1, k2, k3, k4 = jax.random.split(key, 4)
         real_logits, d_stats = discriminate(d_params, d_stats, real, real_y, k1)
         fake_logits, d_stats = discriminate(d_params, d_stats, fake, fake_y, k2)
@@ -93,14 +120,28 @@ def make_train_step(
 
             gp = losses.gradient_penalty(critic, real, fake, k3)
             loss = loss + objective.gradient_penalty * jnp.mean(gp)
-        return loss, (d_stats, real_logits, fake_logits)
+        penalty = jnp.zeros(())
+        if hist_weight:
+            penalty = techniques_lib.history_penalty(d_params, d_hist)
+            loss = loss + hist_weight * penalty
+        return loss, (d_stats, real_logits, fake_logits, penalty)
 
-    def g_loss_fn(g_params, g_stats, d_params, d_stats, key, n):
-        kg, kd = jax.random.split(key)
+    def g_loss_fn(g_params, g_stats, d_params, d_stats, key, n, real, real_y, g_hist):
+        kg, kd, kr = jax.random.split(key, 3)
         (fake, g_stats), fake_y = generate(g_params, g_stats, kg, n)
-        # D's statistics from this pass are dropped: the G update changes only G.
-        fake_logits, _ = discriminate(d_params, d_stats, fake, fake_y, kd)
-        return jnp.mean(objective.g_loss(fake_logits)), g_stats
+        if tech.feature_matching:
+            real_f = jax.lax.stop_gradient(d_features(d_params, d_stats, real, real_y, kr))
+            fake_f = d_features(d_params, d_stats, fake, fake_y, kd)
+            loss = losses.feature_matching(real_f, fake_f, reduce=tech.fm_reduce)
+        else:
+            # D's statistics from this pass are dropped: the G update changes only G.
+            fake_logits, _ = discriminate(d_params, d_stats, fake, fake_y, kd)
+            loss = jnp.mean(objective.g_loss(fake_logits))
+        penalty = jnp.zeros(())
+        if hist_weight:
+            penalty = techniques_lib.history_penalty(g_params, g_hist)
+            loss = loss + hist_weight * penalty
+        return loss, (g_stats, penalty)
 
     def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
         x = batch["x"]
@@ -112,6 +153,13 @@ def make_train_step(
         y = batch.get("y") if nets.conditional else None
         if nets.conditional and y is None:
             raise ValueError("a conditional model needs labels: batch['y'] is missing")
+        extra = dict(state.extra)
+        if hist_weight and not {"g_hist", "d_hist"} <= set(extra):
+            raise ValueError(
+                "historical averaging needs the parameter means in state.extra: build the "
+                "state with init_state from a config with historical_avg > 0 (or "
+                "split_networks(..., techniques=...))"
+            )
         n = x.shape[0] // n_critic
         key = jax.random.fold_in(state.key, state.step)
         d_keys = jax.random.split(jax.random.fold_in(key, 0), 2 * n_critic)
@@ -121,20 +169,27 @@ def make_train_step(
             # statistics are only advanced by the G update.
             (fake, _), fake_y = generate(state.g_params, state.g_stats, d_keys[2 * i], n)
             real_y = None if y is None else y[i * n : (i + 1) * n]
-            (d_loss, (d_stats, real_logits, fake_logits)), d_grads = jax.value_and_grad(
+            (d_loss, (d_stats, real_logits, fake_logits, d_pen)), d_grads = jax.value_and_grad(
                 d_loss_fn, has_aux=True
             )(
                 d_params, d_stats, x[i * n : (i + 1) * n], real_y,
-                jax.lax.stop_gradient(fake), fake_y, d_keys[2 * i + 1],
+                jax.lax.stop_gradient(fake), fake_y, d_keys[2 * i + 1], extra.get("d_hist"),
             )
             updates, d_opt = nets.d_tx.update(d_grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
+            if hist_weight:
+                extra["d_hist"] = techniques_lib.history_update(extra["d_hist"], d_params)
 
-        (g_loss, g_stats), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
-            state.g_params, state.g_stats, d_params, d_stats, jax.random.fold_in(key, 1), n
+        # Feature matching's real batch: the last D update's slice.
+        last = slice((n_critic - 1) * n, n_critic * n)
+        (g_loss, (g_stats, g_pen)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+            state.g_params, state.g_stats, d_params, d_stats, jax.random.fold_in(key, 1), n,
+            x[last], None if y is None else y[last], extra.get("g_hist"),
         )
         updates, g_opt = nets.g_tx.update(g_grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
+        if hist_weight:
+            extra["g_hist"] = techniques_lib.history_update(extra["g_hist"], g_params)
 
         new_state = state.replace(
             step=state.step + 1,
@@ -144,6 +199,7 @@ def make_train_step(
             d_stats=d_stats,
             g_opt=g_opt,
             d_opt=d_opt,
+            extra=extra,
         )
         metrics = {
             "d_loss": d_loss,
@@ -153,6 +209,9 @@ def make_train_step(
             "d_grad_norm": optax.tree.norm(d_grads),
             "g_grad_norm": optax.tree.norm(g_grads),
         }
+        if hist_weight:
+            metrics["d_hist_penalty"] = d_pen
+            metrics["g_hist_penalty"] = g_pen
         return new_state, metrics
 
     return jax.jit(train_step, donate_argnums=0) if jit else train_step
