@@ -14,6 +14,16 @@ import jax
 import orbax.checkpoint as ocp
 
 
+def run_directory(path: str | Path) -> Path:
+    """The run folder a user named: the ``--out`` of a run, or its ``checkpoints/``."""
+    run_dir = Path(path)
+    if run_dir.name == "checkpoints":
+        run_dir = run_dir.parent
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"{run_dir} has no config.json: is it the --out of a jaxgan run?")
+    return run_dir
+
+
 class Checkpointer:
     """Saves and restores a state pytree plus a JSON dict under ``directory``."""
 

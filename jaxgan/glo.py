@@ -703,13 +703,9 @@ class GLORun:
 
 def load_run(run_dir: str | Path) -> GLORun:
     """The config, networks and latest state of a finished or interrupted GLO run."""
-    from jaxgan.checkpoint import Checkpointer
+    from jaxgan.checkpoint import Checkpointer, run_directory
 
-    run_dir = Path(run_dir)
-    if run_dir.name == "checkpoints":
-        run_dir = run_dir.parent
-    if not (run_dir / "config.json").exists():
-        raise FileNotFoundError(f"{run_dir} has no config.json: is it the --out of a GLO run?")
+    run_dir = run_directory(run_dir)
     cfg = load_config(run_dir / "config.json")
     data = json.loads((run_dir / "data.json").read_text())
     nets, like = init_state(cfg, tuple(data["example_shape"]), data["num_examples"])

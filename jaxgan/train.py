@@ -21,7 +21,7 @@ import jax
 import numpy as np
 
 from jaxgan import plots
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.checkpoint import Checkpointer, run_directory
 from jaxgan.configs import MIXTURES, TrainConfig, load_config
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.loop import run
@@ -176,11 +176,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
 
 def load_run(run_dir: str | Path) -> tuple[TrainConfig, Networks, GANState]:
     """Config, networks and the latest state of a finished or interrupted run."""
-    run_dir = Path(run_dir)
-    if run_dir.name == "checkpoints":
-        run_dir = run_dir.parent
-    if not (run_dir / "config.json").exists():
-        raise FileNotFoundError(f"{run_dir} has no config.json: is it the --out of a jaxgan run?")
+    run_dir = run_directory(run_dir)
     cfg = load_config(run_dir / "config.json")
     data = json.loads((run_dir / "data.json").read_text())
     nets, state = init_state(cfg, tuple(data["example_shape"]), data.get("num_classes"))
