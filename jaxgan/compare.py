@@ -264,6 +264,26 @@ def summary_rows(results: dict) -> tuple[list[str], list[dict]]:
     return keys or [], rows
 
 
+def drift(results: dict) -> dict[str, dict[str, tuple[float, float]]]:
+    """How much each metric's seed mean still moved over the last evaluation interval, in
+    units of its final standard error: ``{objective: {metric: (change, se)}}``. A budget at
+    which the metrics "have stopped moving" has changes within about one standard error.
+    Empty without intermediate evaluations (``eval_every``)."""
+    out = {}
+    for entry, run in results["runs"].items():
+        if len(run["evals"]) < 2:
+            continue
+        prev, last = run["evals"][-2]["metrics"], run["evals"][-1]["metrics"]
+        out[entry] = {}
+        for k in last[0]:
+            if isinstance(last[0][k], (list, np.ndarray)):
+                continue
+            m1, se = mean_se([m[k] for m in last])
+            m0, _ = mean_se([m[k] for m in prev])
+            out[entry][k] = (m1 - m0, se)
+    return out
+
+
 def write_report(results: dict, samples: dict, out: Path, data, command: str | None) -> None:
     keys, rows = summary_rows(results)
     cc = results["config"]
@@ -278,6 +298,15 @@ def write_report(results: dict, samples: dict, out: Path, data, command: str | N
     for r in rows:
         cells = [f"{r[k][0]:.3g} +- {r[k][1]:.2g}" for k in keys]
         lines.append(f"| {r['objective']} | " + " | ".join(cells) + f" | {r['seconds']:.0f} |")
+    moved = drift(results)
+    if moved:
+        first = next(iter(results["runs"].values()))["evals"]
+        lines += ["", f"Change of each seed mean from step {first[-2]['step']} to step "
+                  f"{first[-1]['step']} (metrics_by_step.png shows the whole course):", "",
+                  "| objective | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        for entry, per in moved.items():
+            lines.append(f"| {entry} | " + " | ".join(
+                f"{per[k][0]:+.3g} (se {per[k][1]:.2g})" for k in keys) + " |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
     with open(out / "table.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -288,6 +317,8 @@ def write_report(results: dict, samples: dict, out: Path, data, command: str | N
     (out / "command.txt").write_text((command or "jaxgan compare") + "\n")
     _figure(samples, out / "samples.png", data, rows, keys)
     _loss_figure(results, out / "loss_curves.png")
+    if moved:
+        _metrics_figure(results, keys, out / "metrics_by_step.png")
 
 
 def _figure(samples: dict, path: Path, data, rows, keys) -> None:
@@ -324,6 +355,28 @@ def _loss_figure(results: dict, path: Path) -> None:
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("step")
     axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _metrics_figure(results: dict, keys: list[str], path: Path) -> None:
+    """Each metric against training steps: seed mean +- standard error per objective."""
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in keys if k != "kid_std"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.0), dpi=110,
+                             squeeze=False)
+    for entry, run in results["runs"].items():
+        steps = [e["step"] for e in run["evals"]]
+        for ax, k in zip(axes[0], keys):
+            m, se = np.array([mean_se([s[k] for s in e["metrics"]]) for e in run["evals"]]).T
+            (line,) = ax.plot(steps, m, marker="o", ms=2, label=entry)
+            ax.fill_between(steps, m - se, m + se, color=line.get_color(), alpha=0.2)
+    for ax, k in zip(axes[0], keys):
+        ax.set_title(k, fontsize=9)
+        ax.set_xlabel("step")
+    axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

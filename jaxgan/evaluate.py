@@ -16,7 +16,9 @@ import numpy as np
 
 from jaxgan.configs import MIXTURES
 from jaxgan.data import load_dataset, mixtures
-from jaxgan.metrics import evaluate_images, get_evaluator, mode_metrics, reference_anchors
+from jaxgan.metrics import (
+    evaluate_images, frechet_distance, get_evaluator, mode_metrics, reference_anchors,
+)
 
 IMAGE_METRICS = ("fid", "kid_mean", "kid_std", "score", "precision", "recall", "class_entropy")
 MODE_METRICS = ("modes_covered", "high_quality", "reverse_kl")
@@ -40,7 +42,7 @@ def evaluator_for(dataset: str, data_dir: str | None, *, progress: bool = True):
     x_train, y_train = train.arrays()
     x_test, y_test = test.arrays()
     ev = get_evaluator(dataset, x_train, y_train, x_test, y_test, progress=progress)
-    return ev, x_train, x_test
+    return ev, (x_train, y_train), (x_test, y_test)
 
 
 def score_mixture(samples: np.ndarray, dataset: str) -> dict:
@@ -58,15 +60,46 @@ def score_images(
     seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """FID, KID, score, precision / recall (and conditional accuracy given labels)."""
-    ev, x_train, x_test = evaluator_for(dataset, data_dir, progress=progress)
+    """FID, KID, score, precision / recall; given the labels a conditional generator was asked
+    for, also the conditional accuracy and ``per_class`` scores (see `per_class_scores`)."""
+    ev, (x_train, y_train), (x_test, y_test) = evaluator_for(dataset, data_dir, progress=progress)
     rng = np.random.default_rng(seed)
     real = x_train[rng.choice(len(x_train), min(len(samples), len(x_train)), replace=False)]
     out = {"samples": {k: float(v) for k, v in evaluate_images(ev, samples, real, fake_labels=labels).items()}}
     out["evaluator_test_accuracy"] = float(ev.test_accuracy)
+    if labels is not None:
+        out["per_class"] = per_class_scores(ev, samples, labels, (x_train, y_train),
+                                            (x_test, y_test))
     if anchors:
         for name, values in reference_anchors(ev, x_train, x_test, n=len(samples), seed=seed).items():
             out[name] = {k: float(v) for k, v in values.items()}
+    return out
+
+
+def per_class_scores(ev, samples, labels, train, test) -> dict:
+    """Each class of a conditional generator scored on its own: the evaluator's accuracy on
+    the samples asked for class k, and the FID of those samples against the training images
+    of class k, beside the FID of the test images of class k against the same training
+    images (the anchor: per-class FIDs use ~1,000 images, so they are biased upwards and
+    read only against it).
+
+    Returns ``{"accuracy": [K], "fid": [K], "real_fid": [K], "n": [K]}``, lists indexed by
+    class.
+    """
+    labels = np.asarray(labels)
+    (x_train, y_train), (x_test, y_test) = train, test
+    feats, probs = ev.features_and_probs(samples)
+    out = {"accuracy": [], "fid": [], "real_fid": [], "n": []}
+    for k in range(ev.num_classes):
+        mine = labels == k
+        real_k, _ = ev.features_and_probs(x_train[y_train == k])
+        test_k, _ = ev.features_and_probs(x_test[y_test == k])
+        n = int(mine.sum())
+        out["n"].append(n)
+        out["accuracy"].append(float((probs[mine].argmax(-1) == k).mean()) if n else float("nan"))
+        # FID needs more samples than a handful to have a covariance at all.
+        out["fid"].append(frechet_distance(feats[mine], real_k) if n > 1 else float("nan"))
+        out["real_fid"].append(frechet_distance(test_k, real_k))
     return out
 
 
@@ -78,6 +111,13 @@ def format_table(result: dict) -> str:
     lines = ["| set | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for r in rows:
         lines.append(f"| {names[r]} | " + " | ".join(f"{result[r].get(k, float('nan')):.4g}" for k in keys) + " |")
+    if "per_class" in result:
+        pc = result["per_class"]
+        lines += ["", "| class | n | accuracy | FID | FID of real test images |",
+                  "|---|---|---|---|---|"]
+        for k in range(len(pc["n"])):
+            lines.append(f"| {k} | {pc['n'][k]} | {pc['accuracy'][k]:.4f} | {pc['fid'][k]:.4g} "
+                         f"| {pc['real_fid'][k]:.4g} |")
     return "\n".join(lines)
 
 

@@ -34,6 +34,14 @@ Choices, documented:
 * Adam as the official ``nn.adam_updates``: ``m_hat / sqrt(v_hat + 1e-8)`` (optax's
   ``eps_root``), beta1 0.5, lr 0.003 throughout.
 * Pixels in [0, 1] (the official ``mnist.npz``); jaxgan's [-1, 1] batches are mapped.
+* ``g_steps`` (default 1, the official): G updates per D update. With the official setting
+  G collapses to a saturated mean image within ~20 steps, D rejects its samples with
+  ``D(G(z)) ~ 0.01`` and the test error stays at the supervised-only level (~22% with 100
+  labels) for the first ~3,000 steps; the gain starts only once G fools D now and then
+  (``loss_unl`` rising), since an unlabelled real example's gradient is weighted by
+  ``1 - D(x)``. Two G updates per step reach that phase in about half the steps (measured,
+  22,699 training images, 100 labels: 15% test error after 3,000 steps against 21%; 2% of
+  averaged-D test error after ~18,500 steps, 24 minutes on a loaded 2-core CPU).
 
 References:
   Salimans et al. 2016, Improved Techniques for Training GANs, Sec. 5 and Table 1,

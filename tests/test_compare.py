@@ -54,6 +54,7 @@ def test_vmapped_seeds_equal_separate_runs():
 def test_compare_writes_table_figures_and_raw_metrics(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["--objectives", "gan,lsgan+cond", "--seeds", "2", "--steps", "6", "--log-every", "3",
+            "--eval-every", "3",
             "--set", "hidden=16", "--set", "z_dim=4", "--set", "batch_size=32",
             "--out", str(out), "--no-progress"]
     assert cli.main(["compare", *argv]) == 0
@@ -61,9 +62,19 @@ def test_compare_writes_table_figures_and_raw_metrics(tmp_path, capsys):
     rows = list(csv.DictReader(open(out / "table.csv")))
     assert [r["objective"] for r in rows] == ["gan", "lsgan+cond"]
     assert all(0 <= float(r["modes_covered"]) <= 8 for r in rows)
-    for name in ("table.md", "samples.png", "loss_curves.png", "per_seed.json"):
+    for name in ("table.md", "samples.png", "loss_curves.png", "per_seed.json",
+                 "metrics_by_step.png"):
         assert (out / name).stat().st_size > 0
+    # With intermediate evaluations the table says how much the metrics still moved.
+    assert "from step 3 to step 6" in (out / "table.md").read_text()
     assert "--objectives gan,lsgan+cond" in (out / "command.txt").read_text()
+
+
+def test_drift_is_the_change_of_the_seed_mean_over_the_last_interval():
+    run = {"evals": [{"step": 1, "metrics": [{"m": 1.0}, {"m": 3.0}]},
+                     {"step": 2, "metrics": [{"m": 4.0}, {"m": 6.0}]}]}
+    assert compare.drift({"runs": {"gan": run}}) == {"gan": {"m": (3.0, 1.0)}}
+    assert compare.drift({"runs": {"gan": {"evals": run["evals"][:1]}}}) == {}
 
 
 def test_compare_rejects_bad_entries_before_training(tmp_path, capsys):

@@ -103,3 +103,19 @@ def test_sample_one_class_and_npz_labels(tmp_path):
     assert f["x"].shape == (20, 2) and (f["y"] == 7).all()
     assert cli.main(["sample", "--checkpoint", str(out), "-n", "20", "--label", "8",
                      "--out", str(npz)]) == 2
+
+
+def test_user_cgan_pair_starts_as_pytorch_would():
+    # nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights and biases; nn.Embedding: N(0, 1).
+    from flax import nnx
+
+    from jaxgan.nets import conditional as cond
+    from jaxgan.nets.layers import torch_embed_init
+
+    d = cond.ImageMLPDiscriminator(in_dim=794, rngs=nnx.Rngs(0))
+    w, b = d.layers[0].kernel.value, d.layers[0].bias.value
+    bound = 1 / np.sqrt(794)
+    assert float(jnp.abs(w).max()) <= bound and float(jnp.abs(b).max()) <= bound
+    np.testing.assert_allclose(float(w.std()), bound / np.sqrt(3), rtol=0.02)
+    e = torch_embed_init(jax.random.PRNGKey(0), (1000, 10))
+    np.testing.assert_allclose(float(e.std()), 1.0, rtol=0.05)

@@ -54,12 +54,24 @@ def test_image_samples_are_scored_beside_the_anchors(mnist_dir, tmp_path, monkey
         functools.partial(get_evaluator, epochs=1, cache_dir=tmp_path / "cache", progress=False),
     )
     evaluate.evaluator_for.cache_clear()
-    test = np.asarray(evaluate.load_dataset("mnist", data_dir=str(mnist_dir), split="test").arrays()[0])
-    np.savez(tmp_path / "s.npz", x=test[:600])
+    test_x, test_y = evaluate.load_dataset("mnist", data_dir=str(mnist_dir), split="test").arrays()
+    x, y = np.asarray(test_x[:600]), np.asarray(test_y[:600])
+    # Saved with their true labels, as a perfect conditional generator's samples would be.
+    np.savez(tmp_path / "s.npz", x=x, y=y)
     result = evaluate.evaluate_samples(tmp_path / "s.npz", "mnist", data_dir=str(mnist_dir), progress=False)
-    evaluate.evaluator_for.cache_clear()
     # Real test digits score like the real anchor and far better than noise.
     assert result["samples"]["fid"] < result["noise"]["fid"] / 10
     assert result["samples"]["score"] > 5 > result["noise"]["score"]
+    assert result["samples"]["conditional_accuracy"] > 0.8
+    pc = result["per_class"]
+    assert sum(pc["n"]) == 600 and len(pc["fid"]) == 10
+    assert min(pc["accuracy"]) > 0.5 and all(np.isfinite(pc["fid"]))
+    # The labels shifted by one: every class is asked for and shown another digit.
+    ev, train, test = evaluate.evaluator_for("mnist", str(mnist_dir), progress=False)
+    wrong = evaluate.per_class_scores(ev, x, (y + 1) % 10, train, test)
+    evaluate.evaluator_for.cache_clear()
+    assert max(wrong["accuracy"]) < 0.2
+    assert np.mean(wrong["fid"]) > 2 * np.mean(pc["fid"])
     table = evaluate.format_table(result)
     assert "anchor: real test" in table and "anchor: noise" in table
+    assert "| class | n | accuracy |" in table

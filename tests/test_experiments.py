@@ -81,3 +81,21 @@ def test_lsgan_generator_learns_the_digits_mean_image(mnist_dir):
         state, _ = step(state, next(batches))
     after = float(apply(nets.g_graph, state.g_params, state.g_stats, z)[0].mean())
     assert abs(before) < 0.15 and after < -0.15, (before, after)  # with FC BatchNorm: ~-0.08
+
+
+def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- compare_objectives:begin -->\nOLD BLOCK\n<!-- compare_objectives:end -->\nrest\n")
+    out = tmp_path / "cmp"
+    run_script(
+        "compare_objectives.py",
+        ["--only", "ring8", "--steps", "4", "--seeds", "2", "--set", "hidden=8",
+         "--set", "z_dim=4", "--set", "batch_size=16", "--out", str(out),
+         "--readme", str(readme), "--docs", str(tmp_path / "docs"), "--no-progress"],
+        monkeypatch,
+    )
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("<!-- compare_objectives:end -->\nrest\n")
+    assert "OLD BLOCK" not in text and "GAN (PacGAN Table 1) | 6.3 +- 0.5 |" in text
+    assert "| nsgan |" in text and "moved by at most" in text
+    assert (tmp_path / "docs" / "compare_ring8.png").stat().st_size > 0

@@ -72,6 +72,17 @@ def torch_bias_init(fan_in: int) -> Initializer:
     return init
 
 
+def torch_linear(d_in: int, d_out: int, rngs: nnx.Rngs) -> nnx.Linear:
+    """``nnx.Linear`` initialised as PyTorch's ``nn.Linear`` (weights and bias)."""
+    return nnx.Linear(
+        d_in, d_out, kernel_init=torch_kernel_init, bias_init=torch_bias_init(d_in), rngs=rngs
+    )
+
+
+# PyTorch's nn.Embedding default, N(0, 1): a label embedding on the scale of a N(0, I) z.
+torch_embed_init: Initializer = nnx.initializers.normal(stddev=1.0)
+
+
 # _UP_TAPS[j, r, k] = 1 iff output index 2 m + r receives x[m + j - 1] through tap k.
 # From out = 2 i - 1 + k: r = 0 <- (x[m], k=1), (x[m-1], k=3); r = 1 <- (x[m+1], k=0), (x[m], k=2).
 _UP_TAPS = np.zeros((3, 2, 4), np.float32)

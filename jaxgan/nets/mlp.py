@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import torch_bias_init, torch_kernel_init
+from jaxgan.nets.layers import torch_linear
 
 Activation = Literal["tanh", "relu", "leaky_relu"]
 _ACTIVATIONS = {
@@ -33,14 +33,8 @@ def _check(activation: str, depth: int) -> None:
         raise ValueError(f"depth (number of hidden layers) must be >= 1, got {depth}")
 
 
-def _linear(d_in: int, d_out: int, rngs: nnx.Rngs) -> nnx.Linear:
-    return nnx.Linear(
-        d_in, d_out, kernel_init=torch_kernel_init, bias_init=torch_bias_init(d_in), rngs=rngs
-    )
-
-
 def _hidden_stack(d_in: int, hidden: int, depth: int, rngs: nnx.Rngs) -> nnx.List:
-    return nnx.List(_linear(d_in if i == 0 else hidden, hidden, rngs) for i in range(depth))
+    return nnx.List(torch_linear(d_in if i == 0 else hidden, hidden, rngs) for i in range(depth))
 
 
 class MLPGenerator(nnx.Module):
@@ -72,7 +66,7 @@ class MLPGenerator(nnx.Module):
         self.out_shape = (out_dim,) if out_shape is None else tuple(out_shape)
         self.activation = activation
         self.hidden = _hidden_stack(z_dim, hidden, depth, rngs)
-        self.out = _linear(hidden, math.prod(self.out_shape), rngs)
+        self.out = torch_linear(hidden, math.prod(self.out_shape), rngs)
 
     def __call__(self, z: jax.Array) -> jax.Array:
         act = _ACTIVATIONS[self.activation]
@@ -103,7 +97,7 @@ class MLPDiscriminator(nnx.Module):
         self.num_features = hidden
         self.activation = activation
         self.hidden = _hidden_stack(in_dim, hidden, depth, rngs)
-        self.out = _linear(hidden, 1, rngs)
+        self.out = torch_linear(hidden, 1, rngs)
 
     def features(self, x: jax.Array) -> jax.Array:
         act = _ACTIVATIONS[self.activation]

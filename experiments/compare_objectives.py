@@ -1,0 +1,158 @@
+"""The README's comparison of objectives: ring8 and grid25 with PacGAN's protocol (modes
+covered, high-quality fraction, reverse KL; mean +- standard error over seeds), beside PacGAN's
+published Table 1 (Lin et al. 2018, arXiv:1712.04086), and MNIST with the evaluator's FID,
+precision and recall. Every row is `jaxgan compare` (same networks, data, initialisations,
+noise and budget; seeds vmapped).
+
+Command (the README's table and figures; ~1 h on a 2-core CPU):
+    python experiments/compare_objectives.py --data-dir ../shared/data/mnist --out runs/compare \\
+        --readme README.md --docs docs
+Parts: ``--only ring8,grid25,mnist``; budget: ``--steps`` (mixtures), ``--seeds``,
+``--mnist-epochs``, ``--mnist-seeds``.
+
+Writes ``OUT/<dataset>/`` (a `jaxgan compare` report each, with ``metrics_by_step.png``: the
+metrics every tenth of the budget, to see that they have stopped moving) and
+``OUT/results.md``; ``--readme`` replaces the README's block between the
+``compare_objectives`` markers with it, ``--docs`` copies the figures there.
+"""
+
+import argparse
+import dataclasses
+import math
+import shutil
+import sys
+from pathlib import Path
+
+from jaxgan import compare
+from jaxgan.configs import DCGANConfig, MixtureConfig
+
+MIXTURE_OBJECTIVES = "gan,nsgan,lsgan"
+MNIST_OBJECTIVES = "gan,nsgan,lsgan,hinge,wgan-gp"
+# PacGAN Table 1 (modes, high-quality %, reverse KL), their GAN and PacGAN4 rows: 10 trials,
+# their networks (4 hidden ReLU layers of 400 in G and 200 in D) and budget, on a GPU.
+PACGAN = {
+    "ring8": [("GAN (PacGAN Table 1)", "6.3 +- 0.5", "98.2", "0.45"),
+              ("PacGAN4 (PacGAN Table 1)", "7.8 +- 0.1", "95.9", "0.07")],
+    "grid25": [("GAN (PacGAN Table 1)", "17.3 +- 0.8", "94.8", "0.70"),
+               ("PacGAN4 (PacGAN Table 1)", "24.8 +- 0.2", "93.6", "0.04")],
+}
+# MNIST: DCGAN's 28-px pair at half width (32), so that 5 objectives x 3 seeds take minutes
+# rather than hours on a CPU; the DCGAN paper's Adam 2e-4 / 0.5, batch 64.
+MNIST_BASE = DCGANConfig(dataset="mnist", width=32, batch_size=64)
+MODE_KEYS = ("modes_covered", "high_quality", "reverse_kl")
+MARK_BEGIN, MARK_END = "<!-- compare_objectives:begin -->", "<!-- compare_objectives:end -->"
+
+
+def mixture_section(dataset: str, results: dict) -> list[str]:
+    _, rows = compare.summary_rows(results)
+    cc = results["config"]
+    lines = [
+        f"**{dataset}**, {cc['steps']:,} steps, {cc['seeds']} seeds (LSGAN's mixture networks); "
+        f"PacGAN's rows are theirs.", "",
+        "| objective | modes covered | high quality % | reverse KL | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        (m, m_se), (hq, hq_se), (kl, kl_se) = (r[k] for k in MODE_KEYS)
+        lines.append(f"| {r['objective']} | {m:.1f} +- {m_se:.1f} | {100 * hq:.1f} +- "
+                     f"{100 * hq_se:.1f} | {kl:.2f} +- {kl_se:.2f} | {r['seconds']:.0f} |")
+    for name, m, hq, kl in PACGAN[dataset]:
+        lines.append(f"| {name} | {m} | {hq} | {kl} | |")
+    return lines + drift_lines(results)
+
+
+def drift_lines(results: dict) -> list[str]:
+    moved = compare.drift(results)
+    if not moved:
+        return []
+    evals = next(iter(results["runs"].values()))["evals"]
+    ratios = [abs(c) / se if se else (0.0 if c == 0 else math.inf)
+              for per in moved.values() for c, se in per.values() if math.isfinite(c)]
+    worst = max(ratios, default=math.nan)
+    return ["", f"From step {evals[-2]['step']:,} to {evals[-1]['step']:,} the seed means moved "
+            f"by at most {worst:.1f} standard errors (`metrics_by_step.png` in each part's "
+            "folder shows the whole course)."]
+
+
+def mnist_section(results: dict) -> list[str]:
+    _, rows = compare.summary_rows(results)
+    cc = results["config"]
+    lines = [
+        f"**MNIST**, {cc['steps']:,} steps (batch {MNIST_BASE.batch_size}), {cc['seeds']} seeds, "
+        f"DCGAN 28 px at width {MNIST_BASE.width}; 10,000 samples against 10,000 training images.",
+        "",
+        "| objective | FID | precision | recall | classifier score | seconds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [f"{r[k][0]:.3g} +- {r[k][1]:.2g}" for k in ("fid", "precision", "recall", "score")]
+        lines.append(f"| {r['objective']} | " + " | ".join(cells) + f" | {r['seconds']:.0f} |")
+    return lines + drift_lines(results)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="compare_objectives.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default="runs/compare")
+    p.add_argument("--only", default="ring8,grid25,mnist")
+    p.add_argument("--steps", type=int, default=10_000, help="mixture steps (default: 10000)")
+    p.add_argument("--seeds", type=int, default=10, help="mixture seeds (default: 10)")
+    p.add_argument("--data-dir", help="MNIST IDX folder (default: TFDS)")
+    p.add_argument("--mnist-epochs", type=float, default=3)
+    p.add_argument("--mnist-seeds", type=int, default=3)
+    p.add_argument("--readme", help="README to update between the compare_objectives markers")
+    p.add_argument("--docs", help="folder to copy the sample figures into (for the README)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a training config field in every part (e.g. hidden=64)")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    parts = [s for s in args.only.split(",") if s]
+    bad = set(parts) - {"ring8", "grid25", "mnist"}
+    if bad:
+        p.error(f"unknown parts {sorted(bad)}; choose from ring8, grid25, mnist")
+    out = Path(args.out)
+    command = "python experiments/compare_objectives.py " + " ".join(argv)
+    sections, figures = [], []
+    for part in parts:
+        run_dir = out / part
+        if part == "mnist":
+            train_images = 22_699 if args.data_dir else 60_000  # the shared partial split
+            steps = round(args.mnist_epochs * train_images / MNIST_BASE.batch_size)
+            cc = compare.CompareConfig(objectives=MNIST_OBJECTIVES, dataset="mnist",
+                                       data_dir=args.data_dir, seeds=args.mnist_seeds,
+                                       steps=steps, eval_every=steps // 3)
+            base = dataclasses.replace(MNIST_BASE, data_dir=args.data_dir)
+        else:
+            cc = compare.CompareConfig(objectives=MIXTURE_OBJECTIVES, dataset=part,
+                                       seeds=args.seeds, steps=args.steps,
+                                       eval_every=max(args.steps // 10, 1))
+            base = MixtureConfig(dataset=part)
+        base = compare.parse_entry("+".join([base.objective, *args.set]), base)
+        results = compare.run_compare(cc, run_dir, base=base, progress=not args.no_progress,
+                                      command=command)
+        sections += (mnist_section(results) if part == "mnist"
+                     else mixture_section(part, results)) + [""]
+        figures.append((part, run_dir / "samples.png"))
+        print("\n".join(sections), flush=True)
+    if args.docs:
+        Path(args.docs).mkdir(parents=True, exist_ok=True)
+        for part, fig in figures:
+            shutil.copy(fig, Path(args.docs) / f"compare_{part}.png")
+        sections += [f"![{part}: seed 0 of each objective](docs/compare_{part}.png)"
+                     for part, _ in figures] + [""]
+    sections.append(f"Regenerate with `{command}`.")
+    text = "\n".join(sections) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(text)
+    if args.readme:
+        readme = Path(args.readme).read_text()
+        if MARK_BEGIN not in readme or MARK_END not in readme:
+            p.error(f"{args.readme} has no {MARK_BEGIN} ... {MARK_END} block to replace")
+        head, rest = readme.split(MARK_BEGIN, 1)
+        _, tail = rest.split(MARK_END, 1)
+        Path(args.readme).write_text(head + MARK_BEGIN + "\n" + text + MARK_END + tail)
+    print(f"wrote {out / 'results.md'}" + (f" and {args.readme}" if args.readme else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
