@@ -45,13 +45,13 @@ class MinibatchDiscriminationTest(chex.TestCase):
         perm = jax.random.permutation(jax.random.PRNGKey(4), 9)
         chex.assert_trees_all_close(layer(x)[perm], layer(x[perm]), rtol=1e-5, atol=1e-6)
 
-    def test_blocked_rows_equal_one_block(self):
-        layer = mbd(use_bias=True)
+    def test_equals_the_papers_formula_computed_naively(self):
+        # o(x_i)_b = sum_j exp(-||M_{i,b} - M_{j,b}||_1), M_i = x_i T (Salimans et al., Sec. 3.2).
+        layer = mbd(use_bias=False)
         x = jax.random.normal(jax.random.PRNGKey(5), (11, 6))
-        whole = layer(x)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(tn, "_MBD_BLOCK_ELEMENTS", 4 * 3 * 11 * 3)  # 3 rows per block
-            chex.assert_trees_all_close(layer(x), whole, rtol=1e-6)
+        m = np.einsum("na,abc->nbc", np.asarray(x, np.float64), np.asarray(layer.T[...], np.float64))
+        want = np.exp(-np.abs(m[:, None] - m[None]).sum(-1)).sum(1)
+        np.testing.assert_allclose(np.asarray(layer(x)), want, rtol=1e-5)
 
     def test_gradients_finite_for_identical_samples(self):
         layer = mbd()

@@ -24,10 +24,6 @@ from flax import nnx
 
 Array = jax.Array
 
-# Elements of the (rows, N, B, C) block of L1 distances held at once (128 KB in float32):
-# the op is memory-bound, and blocks that stay in cache are 4x faster on CPU than one
-# (N, N, B, C) tensor (forward + backward at N = 256, B = 50, C = 5: 0.04 s against 0.17 s).
-_MBD_BLOCK_ELEMENTS = 1 << 15
 
 
 class MinibatchDiscrimination(nnx.Module):
@@ -49,9 +45,11 @@ class MinibatchDiscrimination(nnx.Module):
     The official code also weight-normalises ``T`` with a data-dependent scale; here ``T`` is
     a plain parameter drawn from ``N(0, init_std^2)`` (the official ``theta`` init, 0.05).
 
-    Cost: the pairwise L1 distances are ``N^2 B C`` numbers; they are computed in blocks of
-    rows (``jax.lax.map``) small enough to stay in cache, so memory stays O(N B C) and a
-    batch of 512 with ``B = 100, C = 5`` fits comfortably; time grows as ``N^2``.
+    Cost: the pairwise L1 distances are ``N^2 B C`` numbers, accumulated one of the ``C``
+    coordinates at a time into a ``(B, N, N)`` array with the batch axis innermost, so memory
+    is ``B N^2`` (100 MB at ``N = 512, B = 100``) and the CPU vectorises along the batch.
+    (Measured, forward + backward at ``N = 128, B = 50, C = 5`` on 2 cores: 12 ms, against 43
+    ms for row blocks of ``(N, B, C)`` differences, whose innermost axis is the short ``C``.)
 
     Args:
       in_features: A.
@@ -88,13 +86,11 @@ class MinibatchDiscrimination(nnx.Module):
     def __call__(self, f: Array) -> Array:
         """``(N, A)`` features -> ``(N, B)`` closeness to the batch."""
         m = jnp.einsum("na,abc->nbc", f.reshape(f.shape[0], -1), self.T[...])
-        n = m.shape[0]
-
-        def closeness(mi: Array) -> Array:  # (B, C) -> (B,)
-            return jnp.sum(jnp.exp(-jnp.sum(jnp.abs(mi[None] - m), axis=-1)), axis=0)
-
-        rows = max(1, _MBD_BLOCK_ELEMENTS // max(1, n * m.shape[1] * m.shape[2]))
-        o = jax.lax.map(closeness, m, batch_size=min(rows, n))
+        mt = m.transpose(1, 2, 0)  # (B, C, N)
+        dist = jnp.zeros((mt.shape[0], mt.shape[2], mt.shape[2]), mt.dtype)
+        for c in range(mt.shape[1]):  # C is small (5): one (B, N, N) term each
+            dist = dist + jnp.abs(mt[:, c, :, None] - mt[:, c, None, :])
+        o = jnp.sum(jnp.exp(-dist), axis=-1).T  # (N, B); includes the self term exp(0)
         if not self.include_self:
             o = o - 1.0
         if self.bias is not None:
