@@ -211,7 +211,8 @@ def make_evaluator(dataset: str, data_dir: str | None):
             if mixture:
                 out.append(ev.score_mixture(x, dataset))
             else:
-                r = ev.score_images(x, dataset, data_dir, labels=y, anchors=False, progress=False)
+                r = ev.score_images(x, dataset, data_dir, labels=y, anchors=False,
+                                    per_class=False, progress=False)
                 out.append(r["samples"])
         return out
 
@@ -265,10 +266,10 @@ def summary_rows(results: dict) -> tuple[list[str], list[dict]]:
 
 
 def drift(results: dict) -> dict[str, dict[str, tuple[float, float]]]:
-    """How much each metric's seed mean still moved over the last evaluation interval, in
-    units of its final standard error: ``{objective: {metric: (change, se)}}``. A budget at
-    which the metrics "have stopped moving" has changes within about one standard error.
-    Empty without intermediate evaluations (``eval_every``)."""
+    """How much each metric's seed mean still moved over the last evaluation interval, with
+    the final standard error to read it against: ``{objective: {metric: (change, se)}}``. At
+    a budget where the metrics "have stopped moving" the changes are within about one
+    standard error. Empty without intermediate evaluations (``eval_every``)."""
     out = {}
     for entry, run in results["runs"].items():
         if len(run["evals"]) < 2:

@@ -58,16 +58,18 @@ def score_images(
     labels: np.ndarray | None = None,
     anchors: bool = True,
     seed: int = 0,
+    per_class: bool = True,
     progress: bool = True,
 ) -> dict:
     """FID, KID, score, precision / recall; given the labels a conditional generator was asked
-    for, also the conditional accuracy and ``per_class`` scores (see `per_class_scores`)."""
+    for, also the conditional accuracy and (``per_class``) the scores of each class (see
+    `per_class_scores`)."""
     ev, (x_train, y_train), (x_test, y_test) = evaluator_for(dataset, data_dir, progress=progress)
     rng = np.random.default_rng(seed)
     real = x_train[rng.choice(len(x_train), min(len(samples), len(x_train)), replace=False)]
     out = {"samples": {k: float(v) for k, v in evaluate_images(ev, samples, real, fake_labels=labels).items()}}
     out["evaluator_test_accuracy"] = float(ev.test_accuracy)
-    if labels is not None:
+    if labels is not None and per_class:
         out["per_class"] = per_class_scores(ev, samples, labels, (x_train, y_train),
                                             (x_test, y_test))
     if anchors:

@@ -73,7 +73,8 @@ def _epoch_scorer(cfg: TrainConfig, nets: Networks, progress: bool):
     def score(state, _):
         x, y = generate(nets, state, evaluate.EPOCH_EVAL_SAMPLES, seed=cfg.seed + 7, z_dist=cfg.z_dist)
         result = evaluate.score_images(
-            x, cfg.dataset, cfg.data_dir, labels=y, anchors=False, progress=progress
+            x, cfg.dataset, cfg.data_dir, labels=y, anchors=False, per_class=False,
+            progress=progress,
         )
         return {f"eval/{k}": v for k, v in result["samples"].items()}
 
