@@ -17,7 +17,7 @@ import numpy as np
 from jaxgan.configs import MIXTURES
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.metrics import (
-    evaluate_images, frechet_distance, get_evaluator, mode_metrics, reference_anchors,
+    evaluate_features, frechet_distance, get_evaluator, mode_metrics, reference_anchors,
 )
 
 IMAGE_METRICS = ("fid", "kid_mean", "kid_std", "score", "precision", "recall", "class_entropy")
@@ -67,10 +67,14 @@ def score_images(
     ev, (x_train, y_train), (x_test, y_test) = evaluator_for(dataset, data_dir, progress=progress)
     rng = np.random.default_rng(seed)
     real = x_train[rng.choice(len(x_train), min(len(samples), len(x_train)), replace=False)]
-    out = {"samples": {k: float(v) for k, v in evaluate_images(ev, samples, real, fake_labels=labels).items()}}
+    # The samples' features serve the overall and the per-class scores: computed once.
+    feats, probs = ev.features_and_probs(samples)
+    real_feats, _ = ev.features_and_probs(real)
+    metrics = evaluate_features(feats, probs, real_feats, fake_labels=labels)
+    out = {"samples": {k: float(v) for k, v in metrics.items()}}
     out["evaluator_test_accuracy"] = float(ev.test_accuracy)
     if labels is not None and per_class:
-        out["per_class"] = per_class_scores(ev, samples, labels, (x_train, y_train),
+        out["per_class"] = per_class_scores(ev, feats, probs, labels, (x_train, y_train),
                                             (x_test, y_test))
     if anchors:
         for name, values in reference_anchors(ev, x_train, x_test, n=len(samples), seed=seed).items():
@@ -78,19 +82,23 @@ def score_images(
     return out
 
 
-def per_class_scores(ev, samples, labels, train, test) -> dict:
+def per_class_scores(ev, feats, probs, labels, train, test) -> dict:
     """Each class of a conditional generator scored on its own: the evaluator's accuracy on
     the samples asked for class k, and the FID of those samples against the training images
     of class k, beside the FID of the test images of class k against the same training
     images (the anchor: per-class FIDs use ~1,000 images, so they are biased upwards and
     read only against it).
 
+    Args:
+      ev: the evaluator; ``feats, probs``: its outputs on the samples
+        (``ev.features_and_probs``); labels: the class each sample was asked for;
+        train, test: ``(images, labels)`` of the real splits.
+
     Returns ``{"accuracy": [K], "fid": [K], "real_fid": [K], "n": [K]}``, lists indexed by
     class.
     """
     labels = np.asarray(labels)
     (x_train, y_train), (x_test, y_test) = train, test
-    feats, probs = ev.features_and_probs(samples)
     out = {"accuracy": [], "fid": [], "real_fid": [], "n": []}
     for k in range(ev.num_classes):
         mine = labels == k

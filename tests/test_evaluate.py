@@ -68,7 +68,8 @@ def test_image_samples_are_scored_beside_the_anchors(mnist_dir, tmp_path, monkey
     assert min(pc["accuracy"]) > 0.5 and all(np.isfinite(pc["fid"]))
     # The labels shifted by one: every class is asked for and shown another digit.
     ev, train, test = evaluate.evaluator_for("mnist", str(mnist_dir), progress=False)
-    wrong = evaluate.per_class_scores(ev, x, (y + 1) % 10, train, test)
+    feats, probs = ev.features_and_probs(x)
+    wrong = evaluate.per_class_scores(ev, feats, probs, (y + 1) % 10, train, test)
     evaluate.evaluator_for.cache_clear()
     assert max(wrong["accuracy"]) < 0.2
     assert np.mean(wrong["fid"]) > 2 * np.mean(pc["fid"])

@@ -25,7 +25,6 @@ from flax import nnx
 Array = jax.Array
 
 
-
 class MinibatchDiscrimination(nnx.Module):
     """Minibatch discrimination: each example learns how close it is to the rest of its batch.
 
