@@ -8,7 +8,9 @@ Command (the README's table and figures; ~1 h on a 2-core CPU):
     python experiments/compare_objectives.py --data-dir ../shared/data/mnist --out runs/compare \\
         --readme README.md --docs docs
 Parts: ``--only ring8,grid25,mnist``; budget: ``--steps`` (mixtures), ``--seeds``,
-``--mnist-epochs``, ``--mnist-seeds``.
+``--mnist-epochs``, ``--mnist-seeds``. ``--reuse`` reads a part already run into ``OUT``
+(its ``per_seed.json``, with the same budget) instead of training it again, so the parts can
+be run one at a time and the README regenerated from all of them.
 
 Writes ``OUT/<dataset>/`` (a `jaxgan compare` report each, with ``metrics_by_step.png``: the
 metrics every tenth of the budget, to see that they have stopped moving) and
@@ -18,6 +20,7 @@ metrics every tenth of the budget, to see that they have stopped moving) and
 
 import argparse
 import dataclasses
+import json
 import math
 import shutil
 import sys
@@ -79,7 +82,9 @@ def mnist_section(results: dict) -> list[str]:
     cc = results["config"]
     lines = [
         f"**MNIST**, {cc['steps']:,} steps (batch {MNIST_BASE.batch_size}), {cc['seeds']} seeds, "
-        f"DCGAN 28 px at width {MNIST_BASE.width}; 10,000 samples against 10,000 training images.",
+        f"DCGAN 28 px at width {MNIST_BASE.width} (wgan-gp's critic with layer norm in place of "
+        "batch norm, as Gulrajani et al. 2017 Sec. 4; 5 critic steps a G step); 10,000 "
+        "samples against 10,000 training images.",
         "",
         "| objective | FID | precision | recall | classifier score | seconds |",
         "|---|---|---|---|---|---|",
@@ -88,6 +93,21 @@ def mnist_section(results: dict) -> list[str]:
         cells = [f"{r[k][0]:.3g} +- {r[k][1]:.2g}" for k in ("fid", "precision", "recall", "score")]
         lines.append(f"| {r['objective']} | " + " | ".join(cells) + f" | {r['seconds']:.0f} |")
     return lines + drift_lines(results)
+
+
+def reused(run_dir: Path, cc: compare.CompareConfig) -> dict | None:
+    """The results of a part already run into ``run_dir`` with the budget ``cc``, or None."""
+    path = run_dir / "per_seed.json"
+    if not path.exists():
+        return None
+    runs = json.loads(path.read_text())
+    config = runs.pop("config")
+    if config != dataclasses.asdict(cc):
+        print(f"{path}: run with {config}, not {dataclasses.asdict(cc)}; running it again",
+              flush=True)
+        return None
+    print(f"reusing {path}", flush=True)
+    return {"config": config, "runs": runs}
 
 
 def main(argv: list[str]) -> int:
@@ -103,6 +123,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--docs", help="folder to copy the sample figures into (for the README)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a training config field in every part (e.g. hidden=64)")
+    p.add_argument("--reuse", action="store_true",
+                   help="read parts already run into --out with the same budget, not rerun them")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     parts = [s for s in args.only.split(",") if s]
@@ -119,7 +141,7 @@ def main(argv: list[str]) -> int:
             steps = round(args.mnist_epochs * train_images / MNIST_BASE.batch_size)
             cc = compare.CompareConfig(objectives=MNIST_OBJECTIVES, dataset="mnist",
                                        data_dir=args.data_dir, seeds=args.mnist_seeds,
-                                       steps=steps, eval_every=steps // 3)
+                                       steps=steps, eval_every=steps // 2)
             base = dataclasses.replace(MNIST_BASE, data_dir=args.data_dir)
         else:
             cc = compare.CompareConfig(objectives=MIXTURE_OBJECTIVES, dataset=part,
@@ -127,8 +149,10 @@ def main(argv: list[str]) -> int:
                                        eval_every=max(args.steps // 10, 1))
             base = MixtureConfig(dataset=part)
         base = compare.parse_entry("+".join([base.objective, *args.set]), base)
-        results = compare.run_compare(cc, run_dir, base=base, progress=not args.no_progress,
-                                      command=command)
+        results = reused(run_dir, cc) if args.reuse else None
+        if results is None:
+            results = compare.run_compare(cc, run_dir, base=base, progress=not args.no_progress,
+                                          command=command)
         sections += (mnist_section(results) if part == "mnist"
                      else mixture_section(part, results)) + [""]
         figures.append((part, run_dir / "samples.png"))

@@ -28,6 +28,9 @@ class TrainConfig:
       resolution: image side; image folders default to 64, MNIST is 28 (another value
         resizes it).
       width: DCGAN base channel count (64 in the paper).
+      d_norm: DCGAN D's normalisation, "batch", "layer" or "none"; default: the objective's
+        own (layer norm for wgan-gp, whose per-example gradient penalty batch norm would
+        couple across the batch; batch norm otherwise).
       hidden, depth, activation: the MLP networks of the 2-D toy.
       z_dim, z_dist: latent size and distribution (``normal`` or ``uniform`` on [-1, 1]).
       batch_size: examples per D update.
@@ -69,6 +72,7 @@ class TrainConfig:
     dropout: float = 0.3
     resolution: int | None = None
     width: int = 64
+    d_norm: str | None = None
     hidden: int = 128
     depth: int = 2
     activation: str = "tanh"

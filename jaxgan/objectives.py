@@ -33,6 +33,8 @@ class Objective:
         squares D's output is linear. Only the reported mean D(x) depends on it.
       gradient_penalty: weight of `losses.gradient_penalty` in D's loss (0: none).
       n_critic: D updates per G update that the paper uses (a run's ``--n-critic`` overrides).
+      d_norm: the normalisation the paper puts in an image D ("batch" for DCGAN's, "layer"
+        for a critic with a gradient penalty); a run's ``--d-norm`` overrides.
       smoothed_d_loss: ``alpha -> d_loss`` with the real target moved to ``alpha`` (one-sided
         label smoothing), or None where the loss has no targets to smooth (hinge, WGAN).
     """
@@ -45,6 +47,7 @@ class Objective:
     sigmoid_output: bool = True
     gradient_penalty: float = 0.0
     n_critic: int = 1
+    d_norm: str = "batch"
     smoothed_d_loss: Callable[[float], Callable[[Array, Array], Array]] | None = None
 
     def with_label_smoothing(self, alpha: float) -> "Objective":
@@ -133,6 +136,7 @@ OBJECTIVES: dict[str, Objective] = {
         sigmoid_output=False,
         gradient_penalty=10.0,
         n_critic=5,
+        d_norm="layer",  # Sec. 4: "no critic batch normalization"; layer norm in its place
     ),
 }
 

@@ -275,9 +275,18 @@ def _build_pair(cfg, z_dim: int, example_shape: tuple[int, ...], extra_in: int, 
         kw = dict(resolution=h, width=cfg.width, rngs=rngs)
         return (
             nets.DCGANGenerator(z_dim=z_dim, channels=c, **kw),
-            nets.DCGANDiscriminator(channels=c + extra_in, **kw),
+            nets.DCGANDiscriminator(channels=c + extra_in, norm=d_norm(cfg), **kw),
         )
     raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}")
+
+
+def d_norm(cfg) -> str:
+    """The image D's normalisation: ``cfg.d_norm`` if set, else the objective's own."""
+    if getattr(cfg, "d_norm", None) is not None:
+        return cfg.d_norm
+    from jaxgan.objectives import get_objective
+
+    return get_objective(cfg.objective).d_norm
 
 
 def init_state(

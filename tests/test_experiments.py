@@ -99,3 +99,15 @@ def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
     assert "OLD BLOCK" not in text and "GAN (PacGAN Table 1) | 6.3 +- 0.5 |" in text
     assert "| nsgan |" in text and "moved by at most" in text
     assert (tmp_path / "docs" / "compare_ring8.png").stat().st_size > 0
+    # A second call with --reuse reads the part instead of training it: same README block.
+    stamp = (out / "ring8" / "per_seed.json").stat().st_mtime_ns
+    run_script(
+        "compare_objectives.py",
+        ["--only", "ring8", "--steps", "4", "--seeds", "2", "--set", "hidden=8",
+         "--set", "z_dim=4", "--set", "batch_size=16", "--out", str(out),
+         "--readme", str(readme), "--docs", str(tmp_path / "docs"), "--reuse", "--no-progress"],
+        monkeypatch,
+    )
+    assert (out / "ring8" / "per_seed.json").stat().st_mtime_ns == stamp  # not trained again
+    block = text.split("compare_objectives:begin")[1].split("Regenerate")[0]
+    assert block in readme.read_text()

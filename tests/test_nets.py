@@ -121,6 +121,33 @@ def test_dcgan_rejects_other_resolutions(cls):
         cls(resolution=48, rngs=rngs(0))
 
 
+@pytest.mark.parametrize("norm", ["layer", "none"])
+def test_dcgan_critic_without_batch_norm_sees_each_example_alone(norm):
+    """WGAN-GP's critic: an example's logit must not depend on the rest of its batch (the
+    gradient penalty is per example), which batch norm in train mode breaks."""
+    d = nets.DCGANDiscriminator(resolution=28, channels=1, width=4, norm=norm, rngs=rngs(0))
+    x = jax.random.normal(jax.random.key(1), (BATCH, 28, 28, 1))
+    other = x.at[1:].set(jax.random.normal(jax.random.key(2), (BATCH - 1, 28, 28, 1)))
+    chex.assert_trees_all_close(_run(lambda d: d(x), d)[0], _run(lambda d: d(other), d)[0],
+                                atol=1e-5)
+    bn = nets.DCGANDiscriminator(resolution=28, channels=1, width=4, rngs=rngs(0))
+    assert abs(float(_run(lambda d: d(x), bn)[0] - _run(lambda d: d(other), bn)[0])) > 1e-4
+
+
+def test_dcgan_discriminator_rejects_unknown_norm():
+    with pytest.raises(ValueError, match="batch, layer, none"):
+        nets.DCGANDiscriminator(resolution=28, norm="group", rngs=rngs(0))
+
+
+def test_wgan_gp_runs_get_a_layer_norm_critic():
+    from jaxgan.configs import DCGANConfig
+    from jaxgan.state import d_norm
+
+    assert d_norm(DCGANConfig(objective="wgan-gp")) == "layer"
+    assert d_norm(DCGANConfig(objective="nsgan")) == "batch"
+    assert d_norm(DCGANConfig(objective="wgan-gp", d_norm="batch")) == "batch"
+
+
 def test_dcgan_upsample_impls_agree():
     g = nets.DCGANGenerator(z_dim=8, resolution=28, channels=1, width=8, rngs=rngs(0))
     z = jax.random.normal(jax.random.key(0), (BATCH, 8))

@@ -21,6 +21,11 @@ Choices, documented: the projection's BatchNorm normalises each channel of the r
 (as the PyTorch DCGAN example's first ConvTranspose2d + BatchNorm2d does; the paper's Theano
 code normalises each of the 4*4*C units); layers followed by BatchNorm carry no bias (it
 would be cancelled); BatchNorm momentum 0.9 (PyTorch's 0.1), epsilon 1e-5, scale 1, bias 0.
+
+D's normalisation is a parameter (``norm``): a gradient penalty (WGAN-GP) penalises the
+gradient of D at each example alone, which batch norm makes depend on the rest of the batch;
+Gulrajani et al. 2017 (Sec. 4) drop it from the critic and recommend layer normalisation,
+as their code does: statistics over (H, W, C) of each example, a scale and offset per channel.
 """
 
 from __future__ import annotations
@@ -51,8 +56,26 @@ def _plan(resolution: int, width: int) -> tuple[int, tuple[int, ...]]:
     return base, tuple(min(width * 2 ** (n - 1 - level), width * 8) for level in range(n))
 
 
+D_NORMS = ("batch", "layer", "none")
+
+
 def _bn(num_features: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
     return nnx.BatchNorm(num_features, momentum=_BN_MOMENTUM, epsilon=1e-5, rngs=rngs)
+
+
+def _d_norm(kind: str, num_features: int, rngs: nnx.Rngs):
+    if kind == "batch":
+        return _bn(num_features, rngs)
+    if kind == "layer":
+        return nnx.LayerNorm(
+            num_features, epsilon=1e-5, reduction_axes=(-3, -2, -1), feature_axes=-1, rngs=rngs
+        )
+    return _Identity()
+
+
+class _Identity(nnx.Module):
+    def __call__(self, h: jax.Array) -> jax.Array:
+        return h
 
 
 class DCGANGenerator(nnx.Module):
@@ -120,8 +143,15 @@ class DCGANDiscriminator(nnx.Module):
     base 4 (7 for 28 px) and C = ``min(width * 2^(n-1), 8 * width)``; ``head(f)`` the linear
     logit; ``__call__(x) = head(features(x))``.
 
+    Args:
+      resolution, channels, width: as the generator's.
+      norm: what follows each conv but the first: "batch" (the paper), "layer" (per-example
+        statistics over the whole map, WGAN-GP's critic) or "none".
+      rngs: parameter keys.
+
     References:
       Radford, Metz, Chintala 2015, https://arxiv.org/abs/1511.06434
+      Gulrajani et al. 2017 (layer norm), https://arxiv.org/abs/1704.00028
     """
 
     def __init__(
@@ -130,8 +160,11 @@ class DCGANDiscriminator(nnx.Module):
         resolution: int = 64,
         channels: int = 3,
         width: int = 64,
+        norm: Literal["batch", "layer", "none"] = "batch",
         rngs: nnx.Rngs,
     ):
+        if norm not in D_NORMS:
+            raise ValueError(f"norm must be one of {', '.join(D_NORMS)}, got {norm!r}")
         base, widths = _plan(resolution, width)
         widths = widths[::-1]  # largest map first
         self.resolution = resolution
@@ -140,12 +173,12 @@ class DCGANDiscriminator(nnx.Module):
         self.convs = nnx.List(
             nnx.Conv(
                 c_in, c_out, (4, 4), strides=2, padding=((1, 1), (1, 1)),
-                use_bias=(level == 0), kernel_init=dcgan_init, rngs=rngs,
+                use_bias=(level == 0 or norm == "none"), kernel_init=dcgan_init, rngs=rngs,
             )
             for level, (c_in, c_out) in enumerate(zip((channels,) + widths[:-1], widths))
         )
         # No BatchNorm on D's input layer (Sec. 3).
-        self.bns = nnx.List(_bn(c, rngs) for c in widths[1:])
+        self.bns = nnx.List(_d_norm(norm, c, rngs) for c in widths[1:])
         self.linear = nnx.Linear(self.num_features, 1, kernel_init=dcgan_init, rngs=rngs)
 
     def features(self, x: jax.Array) -> jax.Array:
