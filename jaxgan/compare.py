@@ -2,7 +2,9 @@
 budget for every objective, several seeds each, reported as mean +- standard error.
 
 The seeds of one objective train together: the train step is ``jax.vmap``-ed over a leading
-seed axis of the state, so S runs are one compiled program and one dispatch per step. Seed
+seed axis of the state, so S runs are one compiled program and one dispatch per step. Except
+for convolutional networks on a CPU (`seeds_vmapped`): there, S seeds step one after the
+other through one compiled single-seed step. Seed
 ``s`` of every objective starts from the same initial networks (the config seed is the only
 thing that differs between seeds; the objective is what differs between rows).
 
@@ -153,6 +155,18 @@ class _SeedBatches:
         return {k: np.broadcast_to(b[k], (self.seeds, *b[k].shape)) for k in ("x", "y")}
 
 
+def seeds_vmapped(cfg: configs.TrainConfig) -> bool:
+    """Whether the seeds of a run step as one vmapped program (else one after the other).
+
+    vmap turns a convolution whose weights differ per seed into a grouped convolution, which
+    XLA's CPU backend runs far slower than separate ones: one DCGAN-32 step at batch 64 took
+    1,836 ms vmapped over 3 seeds against 3 x 152 ms one seed at a time on the 2-core CPU
+    this was written on. MLPs (the mixtures' networks, the cGAN MLPs) batch well, and so do
+    convolutions on GPU and TPU.
+    """
+    return cfg.arch in ("mlp", "cgan_mlp") or jax.default_backend() != "cpu"
+
+
 def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,
                 eval_every: int, evaluate, bar=None):
     """Trains seeds ``0..seeds-1`` of one config together. Returns the final stacked state,
@@ -163,10 +177,16 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     state = stack([s for _, s in built])
     objective = get_objective(cfg.objective)
     n_critic = objective.n_critic if cfg.n_critic is None else cfg.n_critic
-    step = jax.jit(
-        jax.vmap(make_train_step(objective, nets, z_dist=cfg.z_dist, n_critic=n_critic, jit=False)),
-        donate_argnums=0,
-    )
+    raw = make_train_step(objective, nets, z_dist=cfg.z_dist, n_critic=n_critic, jit=False)
+    if seeds_vmapped(cfg):
+        step = jax.jit(jax.vmap(raw), donate_argnums=0)
+    else:
+        one = jax.jit(raw, donate_argnums=0)
+
+        def step(state, batch):
+            out = [one(_unstack(state, i), _unstack(batch, i)) for i in range(seeds)]
+            return stack([o[0] for o in out]), stack([o[1] for o in out])
+
     batches = _SeedBatches(data, cfg.batch_size * n_critic, seeds)
     losses, evals, window = [], [], []
     for t in range(steps):

@@ -35,7 +35,10 @@ def test_mean_and_standard_error():
     assert compare.mean_se([5.0]) == (5.0, 0.0)
 
 
-def test_vmapped_seeds_equal_separate_runs():
+@pytest.mark.parametrize("vmapped", [True, False])
+def test_seeds_trained_together_equal_separate_runs(vmapped, monkeypatch):
+    """Vmapped (MLPs) or one after the other (convnets on CPU): the same runs either way."""
+    monkeypatch.setattr(compare, "seeds_vmapped", lambda cfg: vmapped)
     data = load_dataset("ring8")
     steps = 4
     stacked, _, _, _ = compare.train_seeds(
