@@ -168,6 +168,11 @@ def build_networks(
     techniques the config switches on (minibatch discrimination, virtual batch norm) are then
     applied to the pair (`apply_network_techniques`).
     """
+    if getattr(cfg, "d_norm", None) is not None and cfg.arch != "dcgan":
+        raise ValueError(
+            f"d_norm={cfg.d_norm!r} sets the dcgan discriminator's normalisation; arch "
+            f"{cfg.arch!r} has its own: drop --d-norm or use --arch dcgan"
+        )
     g, d = _build_conditional(cfg, example_shape, rngs, num_classes)
     return apply_network_techniques(
         g, d, Techniques.from_config(cfg), rngs, batch_size=cfg.batch_size, z_dist=cfg.z_dist

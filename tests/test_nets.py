@@ -148,6 +148,14 @@ def test_wgan_gp_runs_get_a_layer_norm_critic():
     assert d_norm(DCGANConfig(objective="wgan-gp", d_norm="batch")) == "batch"
 
 
+def test_d_norm_is_refused_where_it_would_be_ignored():
+    from jaxgan.configs import MixtureConfig
+    from jaxgan.state import init_state
+
+    with pytest.raises(ValueError, match="use --arch dcgan"):
+        init_state(MixtureConfig(d_norm="layer"), (2,))
+
+
 def test_dcgan_upsample_impls_agree():
     g = nets.DCGANGenerator(z_dim=8, resolution=28, channels=1, width=8, rngs=rngs(0))
     z = jax.random.normal(jax.random.key(0), (BATCH, 8))
