@@ -69,10 +69,11 @@ def drift_lines(results: dict) -> list[str]:
     if not moved:
         return []
     evals = next(iter(results["runs"].values()))["evals"]
+    i, j = compare.drift_pair(evals)
     ratios = [abs(c) / se if se else (0.0 if c == 0 else math.inf)
               for per in moved.values() for c, se in per.values() if math.isfinite(c)]
     worst = max(ratios, default=math.nan)
-    return ["", f"From step {evals[-2]['step']:,} to {evals[-1]['step']:,} the seed means moved "
+    return ["", f"From step {evals[i]['step']:,} to {evals[j]['step']:,} the seed means moved "
             f"by at most {worst:.1f} standard errors (`metrics_by_step.png` in each part's "
             "folder shows the whole course)."]
 

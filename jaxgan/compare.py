@@ -205,7 +205,8 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
             losses.append(record)
             if bar is not None:
                 bar.set_postfix(d_loss=f"{np.mean(record['d_loss']):.3g}", g_loss=f"{np.mean(record['g_loss']):.3g}")
-        if (eval_every and done % eval_every == 0) or done == steps:
+        # A periodic evaluation less than half an interval before the final one is skipped.
+        if (eval_every and done % eval_every == 0 and steps - done >= eval_every / 2) or done == steps:
             evals.append({"step": done, "metrics": evaluate(nets, state, cfg)})
     return state, nets, losses, evals
 
@@ -285,6 +286,19 @@ def summary_rows(results: dict) -> tuple[list[str], list[dict]]:
     return keys or [], rows
 
 
+def drift_pair(evals: list[dict]) -> tuple[int, int] | None:
+    """Indices of the two evaluations `drift` compares: the last one and the latest earlier
+    one at least half an evaluation interval (the first evaluation's step) before it, so that
+    a final evaluation a step after a periodic one is not read as "stopped moving"."""
+    if len(evals) < 2:
+        return None
+    last = evals[-1]["step"]
+    for i in range(len(evals) - 2, -1, -1):
+        if last - evals[i]["step"] >= evals[0]["step"] / 2:
+            return i, len(evals) - 1
+    return None
+
+
 def drift(results: dict) -> dict[str, dict[str, tuple[float, float]]]:
     """How much each metric's seed mean still moved over the last evaluation interval, with
     the final standard error to read it against: ``{objective: {metric: (change, se)}}``. At
@@ -292,9 +306,10 @@ def drift(results: dict) -> dict[str, dict[str, tuple[float, float]]]:
     standard error. Empty without intermediate evaluations (``eval_every``)."""
     out = {}
     for entry, run in results["runs"].items():
-        if len(run["evals"]) < 2:
+        pair = drift_pair(run["evals"])
+        if pair is None:
             continue
-        prev, last = run["evals"][-2]["metrics"], run["evals"][-1]["metrics"]
+        prev, last = (run["evals"][i]["metrics"] for i in pair)
         out[entry] = {}
         for k in last[0]:
             if isinstance(last[0][k], (list, np.ndarray)):

@@ -78,6 +78,12 @@ def test_drift_is_the_change_of_the_seed_mean_over_the_last_interval():
                      {"step": 2, "metrics": [{"m": 4.0}, {"m": 6.0}]}]}
     assert compare.drift({"runs": {"gan": run}}) == {"gan": {"m": (3.0, 1.0)}}
     assert compare.drift({"runs": {"gan": {"evals": run["evals"][:1]}}}) == {}
+    # A final evaluation one step after a periodic one is compared with the one before.
+    late = {"evals": [{"step": 354, "metrics": [{"m": 1.0}, {"m": 3.0}]},
+                      {"step": 708, "metrics": [{"m": 9.0}, {"m": 9.0}]},
+                      {"step": 709, "metrics": [{"m": 4.0}, {"m": 6.0}]}]}
+    assert compare.drift_pair(late["evals"]) == (0, 2)
+    assert compare.drift({"runs": {"gan": late}}) == {"gan": {"m": (3.0, 1.0)}}
 
 
 def test_compare_rejects_bad_entries_before_training(tmp_path, capsys):
