@@ -337,8 +337,9 @@ def write_report(results: dict, samples: dict, out: Path, data, command: str | N
     moved = drift(results)
     if moved:
         first = next(iter(results["runs"].values()))["evals"]
-        lines += ["", f"Change of each seed mean from step {first[-2]['step']} to step "
-                  f"{first[-1]['step']} (metrics_by_step.png shows the whole course):", "",
+        i, j = drift_pair(first)
+        lines += ["", f"Change of each seed mean from step {first[i]['step']} to step "
+                  f"{first[j]['step']} (metrics_by_step.png shows the whole course):", "",
                   "| objective | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         for entry, per in moved.items():
             lines.append(f"| {entry} | " + " | ".join(
