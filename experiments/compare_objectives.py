@@ -14,8 +14,9 @@ be run one at a time and the README regenerated from all of them.
 
 Writes ``OUT/<dataset>/`` (a `jaxgan compare` report each, with ``metrics_by_step.png``: the
 metrics every tenth of the budget, to see that they have stopped moving) and
-``OUT/results.md``; ``--readme`` replaces the README's block between the
-``compare_objectives`` markers with it, ``--docs`` copies the figures there.
+``OUT/results.md``; ``--readme`` replaces, for each part run, the README's block between
+``<!-- compare_objectives:PART:begin -->`` and ``<!-- compare_objectives:PART:end -->`` (the
+other parts' blocks stay as they are), ``--docs`` copies the figures there.
 """
 
 import argparse
@@ -43,7 +44,33 @@ PACGAN = {
 # rather than hours on a CPU; the DCGAN paper's Adam 2e-4 / 0.5, batch 64.
 MNIST_BASE = DCGANConfig(dataset="mnist", width=32, batch_size=64)
 MODE_KEYS = ("modes_covered", "high_quality", "reverse_kl")
-MARK_BEGIN, MARK_END = "<!-- compare_objectives:begin -->", "<!-- compare_objectives:end -->"
+PARTS = ("ring8", "grid25", "mnist")
+
+
+def markers(part: str) -> tuple[str, str]:
+    """The README markers around ``part``'s block."""
+    return f"<!-- compare_objectives:{part}:begin -->", f"<!-- compare_objectives:{part}:end -->"
+
+
+def replace_block(readme: str, part: str, text: str) -> str:
+    begin, end = markers(part)
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + begin + "\n" + text + end + tail
+
+
+def part_command(part: str, args: argparse.Namespace) -> str:
+    """The command that regenerates ``part``'s README block (the data folder as a placeholder:
+    it is the reader's own)."""
+    words = ["python experiments/compare_objectives.py --only", part]
+    if part == "mnist":
+        if args.data_dir:
+            words.append("--data-dir PATH/TO/mnist")
+        words.append(f"--mnist-epochs {args.mnist_epochs:g} --mnist-seeds {args.mnist_seeds}")
+    else:
+        words.append(f"--steps {args.steps} --seeds {args.seeds}")
+    words += [f"--set {s}" for s in args.set]
+    return " ".join(words + ["--readme README.md --docs docs"])
 
 
 def mixture_section(dataset: str, results: dict) -> list[str]:
@@ -129,12 +156,18 @@ def main(argv: list[str]) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     parts = [s for s in args.only.split(",") if s]
-    bad = set(parts) - {"ring8", "grid25", "mnist"}
+    bad = set(parts) - set(PARTS)
     if bad:
-        p.error(f"unknown parts {sorted(bad)}; choose from ring8, grid25, mnist")
+        p.error(f"unknown parts {sorted(bad)}; choose from {', '.join(PARTS)}")
+    if args.readme:  # before hours of training, not after
+        readme = Path(args.readme).read_text()
+        missing = [m for part in parts for m in markers(part) if m not in readme]
+        if missing:
+            p.error(f"{args.readme} lacks the markers {missing}: add each part's begin / end "
+                    "pair where its results should go")
     out = Path(args.out)
     command = "python experiments/compare_objectives.py " + " ".join(argv)
-    sections, figures = [], []
+    blocks = {}
     for part in parts:
         run_dir = out / part
         if part == "mnist":
@@ -154,27 +187,23 @@ def main(argv: list[str]) -> int:
         if results is None:
             results = compare.run_compare(cc, run_dir, base=base, progress=not args.no_progress,
                                           command=command)
-        sections += (mnist_section(results) if part == "mnist"
-                     else mixture_section(part, results)) + [""]
-        figures.append((part, run_dir / "samples.png"))
-        print("\n".join(sections), flush=True)
-    if args.docs:
-        Path(args.docs).mkdir(parents=True, exist_ok=True)
-        for part, fig in figures:
-            shutil.copy(fig, Path(args.docs) / f"compare_{part}.png")
-        sections += [f"![{part}: seed 0 of each objective](docs/compare_{part}.png)"
-                     for part, _ in figures] + [""]
-    sections.append(f"Regenerate with `{command}`.")
-    text = "\n".join(sections) + "\n"
+        lines = mnist_section(results) if part == "mnist" else mixture_section(part, results)
+        if args.docs:
+            Path(args.docs).mkdir(parents=True, exist_ok=True)
+            shutil.copy(run_dir / "samples.png", Path(args.docs) / f"compare_{part}.png")
+            lines += ["", f"![{part}: seed 0 of each objective](docs/compare_{part}.png)"]
+        minutes = sum(run["seconds"] for run in results["runs"].values()) / 60
+        lines += ["", f"Regenerate with `{part_command(part, args)}` ({minutes:.0f} min of "
+                  "training on the 2-core CPU these figures come from)."]
+        blocks[part] = "\n".join(lines) + "\n"
+        print(blocks[part], flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text(text)
+    (out / "results.md").write_text("\n".join(blocks.values()) + f"\nRun as `{command}`.\n")
     if args.readme:
         readme = Path(args.readme).read_text()
-        if MARK_BEGIN not in readme or MARK_END not in readme:
-            p.error(f"{args.readme} has no {MARK_BEGIN} ... {MARK_END} block to replace")
-        head, rest = readme.split(MARK_BEGIN, 1)
-        _, tail = rest.split(MARK_END, 1)
-        Path(args.readme).write_text(head + MARK_BEGIN + "\n" + text + MARK_END + tail)
+        for part, text in blocks.items():
+            readme = replace_block(readme, part, text)
+        Path(args.readme).write_text(readme)
     print(f"wrote {out / 'results.md'}" + (f" and {args.readme}" if args.readme else ""))
     return 0
 

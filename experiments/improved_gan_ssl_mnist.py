@@ -61,7 +61,7 @@ def save_curves(path: Path, results: dict[int, list[dict]], title: str) -> None:
     ax.axhline(2.0, color="grey", ls="--", lw=0.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%), averaged D")
-    ax.set_yscale("log")
+    plots.log_y(ax)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
@@ -94,9 +94,10 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     m, sd = summary["test_error_mean"], summary["test_error_std"]
+    spread = f" +- {100 * sd:.2f}% (std over {len(seeds)} labelled subsets)" if len(seeds) > 1 else "%"
     save_curves(out / "test_error.png", results,
-                f"K+1 GAN, {cfg.labels} labels, {len(seeds)} seed(s): {100 * m:.2f} +- {100 * sd:.2f}%")
-    print(f"{cfg.labels} labels, {len(seeds)} seed(s): test error {100 * m:.2f}% +- {100 * sd:.2f}% "
+                f"K+1 GAN, {cfg.labels} labels: final test error {100 * m:.2f}{spread}")
+    print(f"{cfg.labels} labels, {len(seeds)} seed(s): test error {100 * m:.2f}{spread} "
           f"({10_000 * m:.0f} +- {10_000 * sd:.0f} of 10,000)")
     if cfg.labels in PAPER:
         print(f"paper: {PAPER[cfg.labels][0]} +- {PAPER[cfg.labels][1]} of 10,000 "

@@ -576,7 +576,7 @@ def save_loss_curve(path: str | Path, records: list[dict], *, title: str = "") -
             smooth = np.convolve(y, np.ones(k) / k, mode="valid")
             ax.plot(step[k - 1 :], smooth, label=f"moving mean of {k}")
         ax.set_xlabel("step")
-        ax.set_yscale("log")
+        plots.log_y(ax)
         ax.legend(fontsize=8)
     axes[0].set_title(title or "GLO", fontsize=9)
     fig.tight_layout()

@@ -67,6 +67,17 @@ def save_scatter(
         plt.close(fig)
 
 
+def log_y(ax) -> None:
+    """A log y axis whose ticks read as plain numbers (2, 3, 10), not as 2 x 10^0."""
+    from matplotlib.ticker import LogFormatter
+
+    ax.set_yscale("log")
+    # LogFormatter labels the minor ticks only where the axis spans few decades, as the
+    # default does, but as plain numbers.
+    ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def read_metrics(path: str | Path) -> list[dict]:
     """Reads a ``metrics.jsonl`` file (one JSON object per line)."""
     with open(path) as f:

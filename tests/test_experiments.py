@@ -13,11 +13,11 @@ from jaxgan import cli
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
-def run_script(name, args, monkeypatch):
+def run_script(name, args, monkeypatch, code=0):
     monkeypatch.setattr(sys, "argv", [name, *args])
     with pytest.raises(SystemExit) as exit_:
         runpy.run_path(str(EXPERIMENTS / name), run_name="__main__")
-    assert exit_.value.code == 0
+    assert exit_.value.code == code
 
 
 @pytest.mark.parametrize(
@@ -85,29 +85,31 @@ def test_lsgan_generator_learns_the_digits_mean_image(mnist_dir):
 
 def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- compare_objectives:begin -->\nOLD BLOCK\n<!-- compare_objectives:end -->\nrest\n")
-    out = tmp_path / "cmp"
-    run_script(
-        "compare_objectives.py",
-        ["--only", "ring8", "--steps", "4", "--seeds", "2", "--set", "hidden=8",
-         "--set", "z_dim=4", "--set", "batch_size=16", "--out", str(out),
-         "--readme", str(readme), "--docs", str(tmp_path / "docs"), "--no-progress"],
-        monkeypatch,
+    readme.write_text(
+        "intro\n<!-- compare_objectives:ring8:begin -->\nOLD BLOCK\n"
+        "<!-- compare_objectives:ring8:end -->\nbetween\n"
+        "<!-- compare_objectives:mnist:begin -->\nMNIST BLOCK\n<!-- compare_objectives:mnist:end -->\n"
     )
+    out = tmp_path / "cmp"
+    tiny = ["--steps", "4", "--seeds", "2", "--set", "hidden=8", "--set", "z_dim=4",
+            "--set", "batch_size=16", "--out", str(out), "--readme", str(readme),
+            "--docs", str(tmp_path / "docs"), "--no-progress"]
+    run_script("compare_objectives.py", ["--only", "ring8", *tiny], monkeypatch)
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("<!-- compare_objectives:end -->\nrest\n")
+    assert text.startswith("intro\n<!-- compare_objectives:ring8:begin -->\n")
+    assert text.endswith("<!-- compare_objectives:ring8:end -->\nbetween\n<!-- compare_objectives:"
+                         "mnist:begin -->\nMNIST BLOCK\n<!-- compare_objectives:mnist:end -->\n")
     assert "OLD BLOCK" not in text and "GAN (PacGAN Table 1) | 6.3 +- 0.5 |" in text
     assert "| nsgan |" in text and "moved by at most" in text
+    # The block says how to regenerate itself, with the reader's data folder, not argv.
+    assert ("`python experiments/compare_objectives.py --only ring8 --steps 4 --seeds 2 --set hidden=8"
+            " --set z_dim=4 --set batch_size=16 --readme README.md --docs docs`") in text
     assert (tmp_path / "docs" / "compare_ring8.png").stat().st_size > 0
     # A second call with --reuse reads the part instead of training it: same README block.
     stamp = (out / "ring8" / "per_seed.json").stat().st_mtime_ns
-    run_script(
-        "compare_objectives.py",
-        ["--only", "ring8", "--steps", "4", "--seeds", "2", "--set", "hidden=8",
-         "--set", "z_dim=4", "--set", "batch_size=16", "--out", str(out),
-         "--readme", str(readme), "--docs", str(tmp_path / "docs"), "--reuse", "--no-progress"],
-        monkeypatch,
-    )
+    run_script("compare_objectives.py", ["--only", "ring8", *tiny, "--reuse"], monkeypatch)
     assert (out / "ring8" / "per_seed.json").stat().st_mtime_ns == stamp  # not trained again
-    block = text.split("compare_objectives:begin")[1].split("Regenerate")[0]
-    assert block in readme.read_text()
+    assert readme.read_text() == text
+    # A part without its markers is refused before any training.
+    run_script("compare_objectives.py", ["--only", "grid25", *tiny], monkeypatch, code=2)
+    assert not (out / "grid25").exists()
