@@ -174,18 +174,22 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     built = [init_state(dataclasses.replace(cfg, seed=s), data.example_shape, data.num_classes)
              for s in range(seeds)]
     nets = built[0][0]
-    state = stack([s for _, s in built])
     objective = get_objective(cfg.objective)
     n_critic = objective.n_critic if cfg.n_critic is None else cfg.n_critic
     raw = make_train_step(objective, nets, z_dist=cfg.z_dist, n_critic=n_critic, jit=False)
     if seeds_vmapped(cfg):
+        state = stack([s for _, s in built])
         step = jax.jit(jax.vmap(raw), donate_argnums=0)
+        stacked = lambda state: state  # noqa: E731
     else:
+        # A list of per-seed states, stacked only to evaluate and to return.
+        state = [s for _, s in built]
         one = jax.jit(raw, donate_argnums=0)
+        stacked = stack
 
-        def step(state, batch):
-            out = [one(_unstack(state, i), _unstack(batch, i)) for i in range(seeds)]
-            return stack([o[0] for o in out]), stack([o[1] for o in out])
+        def step(states, batch):
+            out = [one(s, _unstack(batch, i)) for i, s in enumerate(states)]
+            return [o[0] for o in out], stack([o[1] for o in out])
 
     batches = _SeedBatches(data, cfg.batch_size * n_critic, seeds)
     losses, evals, window = [], [], []
@@ -207,8 +211,8 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
                 bar.set_postfix(d_loss=f"{np.mean(record['d_loss']):.3g}", g_loss=f"{np.mean(record['g_loss']):.3g}")
         # A periodic evaluation less than half an interval before the final one is skipped.
         if (eval_every and done % eval_every == 0 and steps - done >= eval_every / 2) or done == steps:
-            evals.append({"step": done, "metrics": evaluate(nets, state, cfg)})
-    return state, nets, losses, evals
+            evals.append({"step": done, "metrics": evaluate(nets, stacked(state), cfg)})
+    return stacked(state), nets, losses, evals
 
 
 def _unstack(state, i):
@@ -273,12 +277,17 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
     return results
 
 
+def scalar_keys(metrics: dict) -> list[str]:
+    """The metrics reported as one number (per-class lists and histograms are not)."""
+    return [k for k, v in metrics.items() if not isinstance(v, (list, np.ndarray))]
+
+
 def summary_rows(results: dict) -> tuple[list[str], list[dict]]:
     """One row per objective: each final metric as mean +- standard error over seeds."""
     rows, keys = [], None
     for entry, run in results["runs"].items():
         final = run["evals"][-1]["metrics"]
-        keys = keys or [k for k in final[0] if not isinstance(final[0][k], (list, np.ndarray))]
+        keys = keys or scalar_keys(final[0])
         row = {"objective": entry, "seconds": run["seconds"]}
         for k in keys:
             row[k] = mean_se([m[k] for m in final])
@@ -311,9 +320,7 @@ def drift(results: dict) -> dict[str, dict[str, tuple[float, float]]]:
             continue
         prev, last = (run["evals"][i]["metrics"] for i in pair)
         out[entry] = {}
-        for k in last[0]:
-            if isinstance(last[0][k], (list, np.ndarray)):
-                continue
+        for k in scalar_keys(last[0]):
             m1, se = mean_se([m[k] for m in last])
             m0, _ = mean_se([m[k] for m in prev])
             out[entry][k] = (m1 - m0, se)
