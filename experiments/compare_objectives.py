@@ -92,17 +92,26 @@ def mixture_section(dataset: str, results: dict) -> list[str]:
 
 
 def drift_lines(results: dict) -> list[str]:
+    """One sentence on whether the budget was long enough: the largest change of any metric
+    over the last third of training, in standard errors of the per-seed changes."""
     moved = compare.drift(results)
     if not moved:
         return []
     evals = next(iter(results["runs"].values()))["evals"]
     i, j = compare.drift_pair(evals)
-    ratios = [abs(c) / se if se else (0.0 if c == 0 else math.inf)
-              for per in moved.values() for c, se in per.values() if math.isfinite(c)]
-    worst = max(ratios, default=math.nan)
-    return ["", f"From step {evals[i]['step']:,} to {evals[j]['step']:,} the seed means moved "
-            f"by at most {worst:.1f} standard errors (`metrics_by_step.png` in each part's "
-            "folder shows the whole course)."]
+    changes = [(abs(c) / se if se else (0.0 if c == 0 else math.inf), entry, k, c)
+               for entry, per in moved.items() for k, (c, se) in per.items() if math.isfinite(c)]
+    if not changes:
+        return []
+    ratio, entry, key, change = max(changes)
+    shown = f"{100 * change:+.1f} points" if key == "high_quality" else f"{change:+.3g}"
+    verdict = ("the metrics were still moving" if ratio > 2
+               else "every metric had stopped moving, within two standard errors")
+    return ["", f"From step {evals[i]['step']:,} to {evals[j]['step']:,}, the last third of "
+            f"training, the largest change of a seed mean was {entry}'s "
+            f"{key.replace('_', ' ')}, {shown} ({ratio:.1f} standard errors of the per-seed "
+            f"changes): {verdict}. `metrics_by_step.png` in each part's folder shows the whole "
+            "course."]
 
 
 def mnist_section(results: dict) -> list[str]:

@@ -296,34 +296,34 @@ def summary_rows(results: dict) -> tuple[list[str], list[dict]]:
 
 
 def drift_pair(evals: list[dict]) -> tuple[int, int] | None:
-    """Indices of the two evaluations `drift` compares: the last one and the latest earlier
-    one at least half an evaluation interval (the first evaluation's step) before it, so that
-    a final evaluation a step after a periodic one is not read as "stopped moving"."""
+    """Indices of the two evaluations `drift` compares: the last one and the latest one at
+    most two thirds of the way through the run. Over the last interval alone a metric that
+    still climbs slowly hides in the seeds' noise (ring8's high-quality fraction rose from 7%
+    to 18% over the last 3,000 of 10,000 steps while each 1,000-step change stayed within
+    1.4 standard errors); over the last third it does not."""
     if len(evals) < 2:
         return None
     last = evals[-1]["step"]
-    for i in range(len(evals) - 2, -1, -1):
-        if last - evals[i]["step"] >= evals[0]["step"] / 2:
-            return i, len(evals) - 1
-    return None
+    earlier = [i for i, e in enumerate(evals[:-1]) if e["step"] <= 2 * last / 3]
+    return (earlier[-1], len(evals) - 1) if earlier else None
 
 
 def drift(results: dict) -> dict[str, dict[str, tuple[float, float]]]:
-    """How much each metric's seed mean still moved over the last evaluation interval, with
-    the final standard error to read it against: ``{objective: {metric: (change, se)}}``. At
-    a budget where the metrics "have stopped moving" the changes are within about one
-    standard error. Empty without intermediate evaluations (``eval_every``)."""
+    """How much each metric's seed mean still moved over the last third of training, with
+    the standard error of that change: ``{objective: {metric: (change, se)}}``. The runs are
+    paired (seed s at both steps), so the error is that of the per-seed changes, which seed
+    to seed variation of the level does not inflate. At a budget where the metrics "have
+    stopped moving" the changes are within about two standard errors. Empty without
+    intermediate evaluations (``eval_every``)."""
     out = {}
     for entry, run in results["runs"].items():
         pair = drift_pair(run["evals"])
         if pair is None:
             continue
         prev, last = (run["evals"][i]["metrics"] for i in pair)
-        out[entry] = {}
-        for k in scalar_keys(last[0]):
-            m1, se = mean_se([m[k] for m in last])
-            m0, _ = mean_se([m[k] for m in prev])
-            out[entry][k] = (m1 - m0, se)
+        out[entry] = {
+            k: mean_se([b[k] - a[k] for a, b in zip(prev, last)]) for k in scalar_keys(last[0])
+        }
     return out
 
 
@@ -345,8 +345,9 @@ def write_report(results: dict, samples: dict, out: Path, data, command: str | N
     if moved:
         first = next(iter(results["runs"].values()))["evals"]
         i, j = drift_pair(first)
-        lines += ["", f"Change of each seed mean from step {first[i]['step']} to step "
-                  f"{first[j]['step']} (metrics_by_step.png shows the whole course):", "",
+        lines += ["", f"Change of each metric from step {first[i]['step']} to step "
+                  f"{first[j]['step']}, mean over seeds +- its standard error "
+                  "(metrics_by_step.png shows the whole course):", "",
                   "| objective | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         for entry, per in moved.items():
             lines.append(f"| {entry} | " + " | ".join(

@@ -73,17 +73,25 @@ def test_compare_writes_table_figures_and_raw_metrics(tmp_path, capsys):
     assert "--objectives gan,lsgan+cond" in (out / "command.txt").read_text()
 
 
-def test_drift_is_the_change_of_the_seed_mean_over_the_last_interval():
+def test_drift_is_the_paired_change_of_the_seed_mean_over_the_last_third():
     run = {"evals": [{"step": 1, "metrics": [{"m": 1.0}, {"m": 3.0}]},
-                     {"step": 2, "metrics": [{"m": 4.0}, {"m": 6.0}]}]}
-    assert compare.drift({"runs": {"gan": run}}) == {"gan": {"m": (3.0, 1.0)}}
+                     {"step": 2, "metrics": [{"m": 4.0}, {"m": 8.0}]}]}
+    # Seed changes 3 and 5: mean 4, standard error std([3, 5]) / sqrt(2) = 1.
+    assert compare.drift({"runs": {"gan": run}}) == {"gan": {"m": (4.0, 1.0)}}
     assert compare.drift({"runs": {"gan": {"evals": run["evals"][:1]}}}) == {}
-    # A final evaluation one step after a periodic one is compared with the one before.
-    late = {"evals": [{"step": 354, "metrics": [{"m": 1.0}, {"m": 3.0}]},
-                      {"step": 708, "metrics": [{"m": 9.0}, {"m": 9.0}]},
-                      {"step": 709, "metrics": [{"m": 4.0}, {"m": 6.0}]}]}
+    # The level differs a lot between seeds but each seed moved by the same amount: the
+    # paired error is zero, where the error of the final mean would hide the change.
+    shifted = {"evals": [{"step": 1, "metrics": [{"m": 0.0}, {"m": 100.0}]},
+                         {"step": 2, "metrics": [{"m": 1.0}, {"m": 101.0}]}]}
+    assert compare.drift({"runs": {"gan": shifted}}) == {"gan": {"m": (1.0, 0.0)}}
+    # The earlier evaluation is the latest one at most two thirds of the way through.
+    evals = [{"step": s, "metrics": [{"m": float(s)}, {"m": float(s)}]} for s in range(1, 11)]
+    assert compare.drift_pair(evals) == (5, 9)
+    assert compare.drift({"runs": {"gan": {"evals": evals}}}) == {"gan": {"m": (4.0, 0.0)}}
+    late = {"evals": [{"step": 354, "metrics": [{"m": 1.0}]},
+                      {"step": 708, "metrics": [{"m": 9.0}]},
+                      {"step": 709, "metrics": [{"m": 4.0}]}]}
     assert compare.drift_pair(late["evals"]) == (0, 2)
-    assert compare.drift({"runs": {"gan": late}}) == {"gan": {"m": (3.0, 1.0)}}
 
 
 def test_compare_rejects_bad_entries_before_training(tmp_path, capsys):
