@@ -93,7 +93,7 @@ def mixture_section(dataset: str, results: dict) -> list[str]:
 
 def drift_lines(results: dict) -> list[str]:
     """One sentence on whether the budget was long enough: the largest change of any metric
-    over the last third of training, in standard errors of the per-seed changes."""
+    over (about) the last third of training, in standard errors of the per-seed changes."""
     moved = compare.drift(results)
     if not moved:
         return []
@@ -107,7 +107,8 @@ def drift_lines(results: dict) -> list[str]:
     shown = f"{100 * change:+.1f} points" if key == "high_quality" else f"{change:+.3g}"
     verdict = ("the metrics were still moving" if ratio > 2
                else "every metric had stopped moving, within two standard errors")
-    return ["", f"From step {evals[i]['step']:,} to {evals[j]['step']:,}, the last third of "
+    a, b = evals[i]["step"], evals[j]["step"]
+    return ["", f"From step {a:,} to {b:,}, the last {100 * (b - a) / b:.0f}% of "
             f"training, the largest change of a seed mean was {entry}'s "
             f"{key.replace('_', ' ')}, {shown} ({ratio:.1f} standard errors of the per-seed "
             f"changes): {verdict}. `metrics_by_step.png` in each part's folder shows the whole "

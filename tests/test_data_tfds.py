@@ -57,7 +57,11 @@ def test_unprepared_and_offline_fails_fast_with_help(tmp_path, monkeypatch):
 
 
 def test_probe_timeout_is_bounded(monkeypatch):
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(10))
+    def hang(*args, **kwargs):  # a connection that never answers, then times out
+        time.sleep(10)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
     start = time.perf_counter()
     assert not tfds_source.internet_available("example.invalid", 443, timeout=0.2)
     assert time.perf_counter() - start < 1
