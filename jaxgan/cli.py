@@ -196,6 +196,11 @@ def _compare(argv: list[str]) -> None:
         help="override a field of the base training config for every objective "
         "(e.g. --set hidden=64); repeatable",
     )
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the comparison checkpointed in --out: an interrupted one, or a finished "
+        "one to a larger --steps",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     fields = {f.name: getattr(args, f.name) for f in dataclasses.fields(compare.CompareConfig)}
@@ -208,7 +213,8 @@ def _compare(argv: list[str]) -> None:
     base = compare.parse_entry("+".join([base.objective, *args.set]), base)
     out = args.out or f"runs/compare-{Path(cc.dataset).name}"
     compare.run_compare(
-        cc, out, base=base, progress=not args.no_progress, command=compare.command_line(argv)
+        cc, out, base=base, progress=not args.no_progress, command=compare.command_line(argv),
+        resume=args.resume,
     )
     print(Path(out, "table.md").read_text())
     print(f"jaxgan: wrote {out}/table.md, table.csv, samples.png, loss_curves.png, per_seed.json")

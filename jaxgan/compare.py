@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import json
 import math
+import re
 import shlex
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxgan import configs, plots
+from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import load_dataset
 from jaxgan.objectives import get_objective
 from jaxgan.state import init_state
@@ -168,22 +170,44 @@ def seeds_vmapped(cfg: configs.TrainConfig) -> bool:
 
 
 def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,
-                eval_every: int, evaluate, bar=None):
-    """Trains seeds ``0..seeds-1`` of one config together. Returns the final stacked state,
-    the networks, the loss records and the evaluation records."""
+                eval_every: int, evaluate, bar=None, checkpoint: Checkpointer | None = None):
+    """Trains seeds ``0..seeds-1`` of one config together.
+
+    With a ``checkpoint``, the stacked state, the records so far and the time spent are saved
+    at every evaluation, and a run found there is continued from its latest save (to a larger
+    ``steps`` too): the data stream and the noise are indexed by the step, so the continued
+    run is the uninterrupted one.
+
+    Returns:
+      ``(stacked final state, networks, loss records, evaluation records, seconds)``.
+    """
     built = [init_state(dataclasses.replace(cfg, seed=s), data.example_shape, data.num_classes)
              for s in range(seeds)]
     nets = built[0][0]
+    start, losses, evals, before = 0, [], [], 0.0
+    restored = None
+    if checkpoint is not None and checkpoint.latest_step() is not None:
+        restored, meta = checkpoint.restore(stack([s for _, s in built]))
+        if meta["config"] != json.loads(cfg.to_json()) or meta["seeds"] != seeds:
+            raise ValueError(
+                f"{checkpoint.directory} holds a run of another config or seed count; "
+                "continue it with the settings it was run with, or choose another --out"
+            )
+        if meta["step"] > steps:
+            raise ValueError(f"{checkpoint.directory} is at step {meta['step']}, past "
+                             f"--steps {steps}: pass --steps {meta['step']} or more")
+        start, losses, evals, before = meta["step"], meta["losses"], meta["evals"], meta["seconds"]
     objective = get_objective(cfg.objective)
     n_critic = objective.n_critic if cfg.n_critic is None else cfg.n_critic
     raw = make_train_step(objective, nets, z_dist=cfg.z_dist, n_critic=n_critic, jit=False)
     if seeds_vmapped(cfg):
-        state = stack([s for _, s in built])
+        state = stack([s for _, s in built]) if restored is None else restored
         step = jax.jit(jax.vmap(raw), donate_argnums=0)
         stacked = lambda state: state  # noqa: E731
     else:
-        # A list of per-seed states, stacked only to evaluate and to return.
-        state = [s for _, s in built]
+        # A list of per-seed states, stacked only to evaluate, save and return.
+        state = ([s for _, s in built] if restored is None
+                 else [_unstack(restored, i) for i in range(seeds)])
         one = jax.jit(raw, donate_argnums=0)
         stacked = stack
 
@@ -191,28 +215,50 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
             out = [one(s, _unstack(batch, i)) for i, s in enumerate(states)]
             return [o[0] for o in out], stack([o[1] for o in out])
 
-    batches = _SeedBatches(data, cfg.batch_size * n_critic, seeds)
-    losses, evals, window = [], [], []
-    for t in range(steps):
+    batches = _SeedBatches(data, cfg.batch_size * n_critic, seeds, start=start)
+    window = []
+    if bar is not None:
+        bar.update(start)
+    t0 = time.perf_counter()
+
+    def flush(n: int, at: int):
+        # Only metrics of steps dispatched before the latest one are fetched (no stall).
+        host = jax.device_get(window[:n])
+        del window[:n]
+        record = {"step": at}
+        for k in host[0]:
+            record[k] = np.mean([m[k] for m in host], axis=0).tolist()  # one value per seed
+        losses.append(record)
+        if bar is not None:
+            bar.set_postfix(d_loss=f"{np.mean(record['d_loss']):.3g}",
+                            g_loss=f"{np.mean(record['g_loss']):.3g}")
+
+    for t in range(start, steps):
         state, metrics = step(state, next(batches))
         window.append(metrics)
         if bar is not None:
             bar.update(1)
         done = t + 1
-        if len(window) > log_every or done == steps:
-            n = len(window) if done == steps else log_every
-            host = jax.device_get(window[:n])
-            del window[:n]
-            record = {"step": done if done == steps else t}
-            for k in host[0]:
-                record[k] = np.mean([m[k] for m in host], axis=0).tolist()  # one value per seed
-            losses.append(record)
-            if bar is not None:
-                bar.set_postfix(d_loss=f"{np.mean(record['d_loss']):.3g}", g_loss=f"{np.mean(record['g_loss']):.3g}")
+        if len(window) > log_every:
+            flush(log_every, t)
         # A periodic evaluation less than half an interval before the final one is skipped.
         if (eval_every and done % eval_every == 0 and steps - done >= eval_every / 2) or done == steps:
+            if window:
+                flush(len(window), done)
             evals.append({"step": done, "metrics": evaluate(nets, stacked(state), cfg)})
-    return stacked(state), nets, losses, evals
+            if checkpoint is not None:
+                checkpoint.save(done, stacked(state), {
+                    "config": json.loads(cfg.to_json()), "seeds": seeds, "step": done,
+                    "losses": losses, "evals": evals,
+                    "seconds": before + time.perf_counter() - t0})
+    if checkpoint is not None:
+        checkpoint.wait()
+    return stacked(state), nets, losses, evals, before + time.perf_counter() - t0
+
+
+def _folder_name(entry: str) -> str:
+    """A file-system name for an entry (``lsgan+label_smoothing=0.9`` keeps its characters)."""
+    return re.sub(r"[^\w.+=-]", "_", entry.strip())
 
 
 def _unstack(state, i):
@@ -245,8 +291,13 @@ def make_evaluator(dataset: str, data_dir: str | None):
 
 
 def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig | None = None,
-                progress: bool = True, command: str | None = None) -> dict:
-    """Runs every objective for every seed; writes the table, figures and raw metrics."""
+                progress: bool = True, command: str | None = None, resume: bool = False) -> dict:
+    """Runs every objective for every seed; writes the table, figures and raw metrics.
+
+    Each objective's seeds are checkpointed under ``out/checkpoints/`` at every evaluation;
+    ``resume`` continues from there: an interrupted comparison, or a finished one extended to
+    a larger ``steps`` (objectives already at ``steps`` are read, not trained).
+    """
     out = Path(out)
     base = base or configs.config_class(configs.default_config_name(cc.dataset))(
         dataset=cc.dataset, data_dir=cc.data_dir
@@ -255,6 +306,11 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
     cfgs = [parse_entry(e, base) for e in entries]  # all errors before any training
     if cc.seeds < 1 or cc.steps < 1:
         raise ValueError("--seeds and --steps must be at least 1")
+    if (out / "checkpoints").exists() and not resume:
+        raise FileExistsError(
+            f"{out} holds the checkpoints of an earlier comparison: pass --resume to continue "
+            "it (to a larger --steps too), or choose another --out"
+        )
     data = load_dataset(cc.dataset, data_dir=cc.data_dir)
     out.mkdir(parents=True, exist_ok=True)
     evaluate = make_evaluator(cc.dataset, cc.data_dir)
@@ -263,12 +319,11 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
     with tqdm(total=len(cfgs) * cc.steps, disable=not progress, dynamic_ncols=True) as bar:
         for entry, cfg in zip(entries, cfgs):
             bar.set_description(f"{entry} x{cc.seeds} seeds")
-            t0 = time.perf_counter()
-            state, nets, losses, evals = train_seeds(
+            state, nets, losses, evals, seconds = train_seeds(
                 cfg, data, cc.seeds, cc.steps, log_every=cc.log_every,
                 eval_every=cc.eval_every, evaluate=evaluate, bar=bar,
+                checkpoint=Checkpointer(out / "checkpoints" / _folder_name(entry)),
             )
-            seconds = time.perf_counter() - t0
             z = sample_z(jax.random.PRNGKey(7), (MIXTURE_EVAL_SAMPLES if data.is_mixture else 64, nets.z_dim), cfg.z_dist)
             y = (np.arange(len(z)) % nets.num_classes) if nets.conditional else None
             samples[entry] = np.asarray(make_sampler(nets)(_unstack(state, 0), z, y))

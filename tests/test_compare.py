@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import json
 
 import chex
 import jax
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxgan import cli, compare
+from jaxgan.checkpoint import Checkpointer
 from jaxgan.configs import MixtureConfig
 from jaxgan.data import load_dataset
 from jaxgan.objectives import get_objective
@@ -41,7 +43,7 @@ def test_seeds_trained_together_equal_separate_runs(vmapped, monkeypatch):
     monkeypatch.setattr(compare, "seeds_vmapped", lambda cfg: vmapped)
     data = load_dataset("ring8")
     steps = 4
-    stacked, _, _, _ = compare.train_seeds(
+    stacked, _, _, _, _ = compare.train_seeds(
         TINY, data, 2, steps, log_every=2, eval_every=0, evaluate=lambda *a: [{}, {}]
     )
     for s in range(2):
@@ -52,6 +54,33 @@ def test_seeds_trained_together_equal_separate_runs(vmapped, monkeypatch):
         for _ in range(steps):
             state, _ = step(state, next(batches))
         chex.assert_trees_all_close(jax.tree.map(lambda x: x[s], stacked), state, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("vmapped", [True, False])
+def test_a_checkpointed_run_continues_as_the_uninterrupted_one(vmapped, tmp_path, monkeypatch):
+    monkeypatch.setattr(compare, "seeds_vmapped", lambda cfg: vmapped)
+    data = load_dataset("ring8")
+    calls = []
+
+    def evaluate(nets, state, cfg):  # the per-seed step count, and which states were scored
+        calls.append(state)
+        return [{"m": float(s)} for s in np.asarray(state.step)]
+
+    kw = dict(log_every=2, eval_every=3, evaluate=evaluate)
+    whole, _, losses, evals, _ = compare.train_seeds(TINY, data, 2, 6, **kw)
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    compare.train_seeds(TINY, data, 2, 3, checkpoint=ckpt, **kw)  # stops at step 3
+    calls.clear()
+    resumed, _, losses2, evals2, seconds = compare.train_seeds(
+        TINY, data, 2, 6, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
+    chex.assert_trees_all_close(resumed, whole, rtol=1e-6, atol=1e-7)
+    assert losses2 == losses and evals2 == evals and [e["step"] for e in evals] == [3, 6]
+    assert len(calls) == 1 and seconds > 0  # only step 6 was evaluated again
+    with pytest.raises(ValueError, match="past --steps 5"):
+        compare.train_seeds(TINY, data, 2, 5, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
+    with pytest.raises(ValueError, match="another config or seed count"):
+        compare.train_seeds(dataclasses.replace(TINY, g_lr=1e-2), data, 2, 9,
+                            checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
 
 
 def test_compare_writes_table_figures_and_raw_metrics(tmp_path, capsys):
@@ -71,6 +100,14 @@ def test_compare_writes_table_figures_and_raw_metrics(tmp_path, capsys):
     # With intermediate evaluations the table says how much the metrics still moved.
     assert "from step 3 to step 6" in (out / "table.md").read_text()
     assert "--objectives gan,lsgan+cond" in (out / "command.txt").read_text()
+    # Run again into the same folder: it asks for --resume, which extends the run.
+    assert cli.main(["compare", *argv]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    longer = [a if a != "6" else "9" for a in argv]
+    assert cli.main(["compare", *longer, "--resume"]) == 0
+    assert "from step 6 to step 9" in (out / "table.md").read_text()
+    runs = json.loads((out / "per_seed.json").read_text())
+    assert [e["step"] for e in runs["gan"]["evals"]] == [3, 6, 9]
 
 
 def test_drift_is_the_paired_change_of_the_seed_mean_over_the_last_third():
