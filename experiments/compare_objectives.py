@@ -108,14 +108,16 @@ def drift_lines(results: dict) -> list[str]:
         return []
     ratio, entry, key, change = max(changes)
     shown = f"{100 * change:+.1f} points" if key == "high_quality" else f"{change:+.3g}"
+    # Every seed moving by the same nonzero amount (modes covered, 7 -> 8) has no spread.
+    size = (f"{ratio:.1f} standard errors of the per-seed changes" if math.isfinite(ratio)
+            else "every seed changed by as much")
     verdict = ("the metrics were still moving" if ratio > 2
                else "every metric had stopped moving, within two standard errors")
     a, b = evals[i]["step"], evals[j]["step"]
     return ["", f"From step {a:,} to {b:,}, the last {100 * (b - a) / b:.0f}% of "
             f"training, the largest change of a seed mean was {entry}'s "
-            f"{key.replace('_', ' ')}, {shown} ({ratio:.1f} standard errors of the per-seed "
-            f"changes): {verdict}. `metrics_by_step.png` in each part's folder shows the whole "
-            "course."]
+            f"{key.replace('_', ' ')}, {shown} ({size}): {verdict}. `metrics_by_step.png` in "
+            "each part's folder shows the whole course."]
 
 
 def mnist_section(results: dict) -> list[str]:

@@ -83,6 +83,33 @@ def test_lsgan_generator_learns_the_digits_mean_image(mnist_dir):
     assert abs(before) < 0.15 and after < -0.15, (before, after)  # with FC BatchNorm: ~-0.08
 
 
+def _evals(per_step):
+    return [{"step": step, "metrics": [dict(m) for m in seeds]} for step, seeds in per_step]
+
+
+def test_compare_objectives_says_whether_the_metrics_stopped_moving():
+    drift_lines = runpy.run_path(str(EXPERIMENTS / "compare_objectives.py"))["drift_lines"]
+    # Seed changes +0.02 and +0.04 of the high-quality fraction: 3 standard errors.
+    moving = {"runs": {"gan": {"evals": _evals([
+        (3, [{"high_quality": 0.50}, {"high_quality": 0.60}]),
+        (6, [{"high_quality": 0.52}, {"high_quality": 0.64}])])}}}
+    line = drift_lines(moving)[1]
+    assert line.startswith("From step 3 to 6, the last 50% of training, the largest change of a "
+                           "seed mean was gan's high quality, +3.0 points (3.0 standard errors")
+    assert "the metrics were still moving" in line
+    # Changes of +0.01 and -0.01: within two standard errors.
+    still = {"runs": {"gan": {"evals": _evals([
+        (3, [{"high_quality": 0.50}, {"high_quality": 0.60}]),
+        (6, [{"high_quality": 0.51}, {"high_quality": 0.59}])])}}}
+    assert "every metric had stopped moving, within two standard errors" in drift_lines(still)[1]
+    # Every seed gained the same mode: no spread to divide by, and said so.
+    same = {"runs": {"gan": {"evals": _evals([
+        (3, [{"modes_covered": 7.0}, {"modes_covered": 6.0}]),
+        (6, [{"modes_covered": 8.0}, {"modes_covered": 7.0}])])}}}
+    line = drift_lines(same)[1]
+    assert "modes covered, +1 (every seed changed by as much): the metrics were still" in line
+
+
 def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
     readme = tmp_path / "README.md"
     readme.write_text(
