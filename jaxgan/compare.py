@@ -188,10 +188,15 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     restored = None
     if checkpoint is not None and checkpoint.latest_step() is not None:
         restored, meta = checkpoint.restore(stack([s for _, s in built]))
-        if meta["config"] != json.loads(cfg.to_json()) or meta["seeds"] != seeds:
+        now = json.loads(cfg.to_json()) | {"seeds": seeds}
+        then = meta["config"] | {"seeds": meta["seeds"]}
+        differ = {k: (then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())
+                  if then.get(k) != now.get(k)}
+        if differ:
             raise ValueError(
-                f"{checkpoint.directory} holds a run of another config or seed count; "
-                "continue it with the settings it was run with, or choose another --out"
+                f"{checkpoint.directory} holds a run of another config or seed count "
+                f"(saved, now: {differ}); continue it with the settings it was run with, "
+                "or choose another --out"
             )
         if meta["step"] > steps:
             raise ValueError(f"{checkpoint.directory} is at step {meta['step']}, past "
