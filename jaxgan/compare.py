@@ -184,11 +184,12 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     built = [init_state(dataclasses.replace(cfg, seed=s), data.example_shape, data.num_classes)
              for s in range(seeds)]
     nets = built[0][0]
+    config = json.loads(cfg.to_json())  # what a checkpoint records, and a resume must match
     start, losses, evals, before = 0, [], [], 0.0
     restored = None
     if checkpoint is not None and checkpoint.latest_step() is not None:
         restored, meta = checkpoint.restore(stack([s for _, s in built]))
-        now = json.loads(cfg.to_json()) | {"seeds": seeds}
+        now = config | {"seeds": seeds}
         then = meta["config"] | {"seeds": meta["seeds"]}
         differ = {k: (then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())
                   if then.get(k) != now.get(k)}
@@ -253,7 +254,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
             evals.append({"step": done, "metrics": evaluate(nets, stacked(state), cfg)})
             if checkpoint is not None:
                 checkpoint.save(done, stacked(state), {
-                    "config": json.loads(cfg.to_json()), "seeds": seeds, "step": done,
+                    "config": config, "seeds": seeds, "step": done,
                     "losses": losses, "evals": evals,
                     "seconds": before + time.perf_counter() - t0})
     if checkpoint is not None:
