@@ -191,8 +191,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
         restored, meta = checkpoint.restore(stack([s for _, s in built]))
         now = config | {"seeds": seeds}
         then = meta["config"] | {"seeds": meta["seeds"]}
-        differ = {k: (then.get(k), now.get(k)) for k in sorted(then.keys() | now.keys())
-                  if then.get(k) != now.get(k)}
+        differ = configs.differences(then, now)
         if differ:
             raise ValueError(
                 f"{checkpoint.directory} holds a run of another config or seed count "

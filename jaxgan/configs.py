@@ -223,6 +223,13 @@ def field_types(cls: type[TrainConfig]) -> dict[str, type]:
     return out
 
 
+def differences(saved: dict, now: dict) -> dict[str, tuple]:
+    """The settings in which two configs (as dicts) differ, each as ``(saved, now)``: what a
+    refused ``--resume`` names, so the user sees which flag to change back."""
+    return {k: (saved.get(k), now.get(k)) for k in sorted(saved.keys() | now.keys())
+            if saved.get(k) != now.get(k)}
+
+
 def load_config(path: str | Path) -> TrainConfig:
     """Reads the ``config.json`` a run wrote."""
     d = json.loads(Path(path).read_text())

@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxgan import plots
 from jaxgan.checkpoint import Checkpointer, run_directory
-from jaxgan.configs import MIXTURES, TrainConfig, load_config
+from jaxgan.configs import MIXTURES, TrainConfig, differences, load_config
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.loop import run
 from jaxgan.objectives import get_objective
@@ -92,11 +92,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     if resume:
         saved = load_config(out / "config.json")
         if saved != cfg:
-            diff = {
-                k: (getattr(saved, k), getattr(cfg, k))
-                for k in (f.name for f in dataclasses.fields(cfg))
-                if getattr(saved, k, None) != getattr(cfg, k)
-            }
+            diff = differences(dataclasses.asdict(saved), dataclasses.asdict(cfg))
             if set(diff) - {"epochs", "steps"}:
                 raise ValueError(
                     f"--resume with a config that differs from {out / 'config.json'} in "

@@ -113,7 +113,7 @@ def test_user_cgan_pair_starts_as_pytorch_would():
     from jaxgan.nets.layers import torch_embed_init
 
     d = cond.ImageMLPDiscriminator(in_dim=794, rngs=nnx.Rngs(0))
-    w, b = d.layers[0].kernel.value, d.layers[0].bias.value
+    w, b = d.layers[0].kernel[...], d.layers[0].bias[...]
     bound = 1 / np.sqrt(794)
     assert float(jnp.abs(w).max()) <= bound and float(jnp.abs(b).max()) <= bound
     np.testing.assert_allclose(float(w.std()), bound / np.sqrt(3), rtol=0.02)
