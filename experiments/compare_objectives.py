@@ -17,7 +17,8 @@ one extended to a larger ``--steps``.
 
 Writes ``OUT/<dataset>/`` (a `jaxgan compare` report each, with ``metrics_by_step.png``: the
 metrics every tenth of the budget, to see that they have stopped moving) and
-``OUT/results.md``; ``--readme`` replaces, for each part run, the README's block between
+``OUT/results.md`` (the blocks of every part in ``OUT``, each also in ``OUT/<part>/block.md``);
+``--readme`` replaces, for each part run, the README's block between
 ``<!-- compare_objectives:PART:begin -->`` and ``<!-- compare_objectives:PART:end -->`` (the
 other parts' blocks stay as they are), ``--docs`` copies the figures there.
 """
@@ -213,9 +214,13 @@ def main(argv: list[str]) -> int:
         lines += ["", f"Regenerate with `{part_command(part, args)}` ({minutes:.0f} min of "
                   "training on the 2-core CPU these figures come from)."]
         blocks[part] = "\n".join(lines) + "\n"
+        (run_dir / "block.md").write_text(blocks[part])
         print(blocks[part], flush=True)
+    # Every part in OUT, not only this invocation's: parts are often run one at a time.
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.md").write_text("\n".join(blocks.values()) + f"\nRun as `{command}`.\n")
+    (out / "results.md").write_text("\n".join(
+        (out / part / "block.md").read_text() for part in PARTS
+        if (out / part / "block.md").exists()))
     if args.readme:
         readme = Path(args.readme).read_text()
         for part, text in blocks.items():

@@ -141,3 +141,8 @@ def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
     # A part without its markers is refused before any training.
     run_script("compare_objectives.py", ["--only", "grid25", *tiny], monkeypatch, code=2)
     assert not (out / "grid25").exists()
+    # Parts run one at a time all end up in results.md, in the README's order.
+    no_readme = [a for a in tiny if a not in ("--readme", str(readme))]
+    run_script("compare_objectives.py", ["--only", "grid25", *no_readme], monkeypatch)
+    results = (out / "results.md").read_text()
+    assert results.startswith("**ring8**") and "\n**grid25**" in results
