@@ -2,6 +2,8 @@
 minibatch discrimination, historical averaging, one-sided label smoothing, virtual batch
 norm; each composes with the step (compiles once, stays finite)."""
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxgan import losses, techniques
-from jaxgan.configs import MixtureConfig
+from jaxgan.configs import MixtureConfig, TrainConfig
 from jaxgan.nets import MLPDiscriminator
 from jaxgan.objectives import get_objective
 from jaxgan.state import apply_network_techniques, init_state, split_networks
@@ -225,6 +227,14 @@ def test_virtual_batch_norm_composes_with_the_step():
     z = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
     sample = make_sampler(nets)
     chex.assert_trees_all_close(sample(state, z)[:2], sample(state, z[:2]), atol=1e-5)
+
+
+def test_every_technique_is_a_config_field_with_the_same_default():
+    # The CLI's flags come from TrainConfig's fields: a technique missing there would be
+    # silently off in every run, whatever the user asked for.
+    config = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for f in dataclasses.fields(Techniques):
+        assert f.name in config and config[f.name] == f.default, f.name
 
 
 def test_techniques_from_config_and_names():
