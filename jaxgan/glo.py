@@ -606,21 +606,12 @@ def train(cfg: GLOConfig, out: str | Path, *, resume: bool = False, progress: bo
       ``(state, nets)`` at the end of training.
     """
     from jaxgan import plots
-    from jaxgan.checkpoint import Checkpointer
+    from jaxgan.checkpoint import Checkpointer, check_run_folder
     from jaxgan.data import load_dataset
     from jaxgan.loop import run
 
     out = Path(out)
-    if resume:
-        saved = load_config(out / "config.json")
-        diff = {f.name: (getattr(saved, f.name), getattr(cfg, f.name))
-                for f in dataclasses.fields(cfg) if getattr(saved, f.name) != getattr(cfg, f.name)}
-        if set(diff) - {"epochs", "steps"}:
-            raise ValueError(f"--resume with a config that differs from {out / 'config.json'} "
-                             f"in {diff}; only --epochs / --steps may change on resume")
-    elif (out / "checkpoints").exists():
-        raise FileExistsError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    check_run_folder(out, cfg, resume=resume, load_config=load_config)
     data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution)
     x_train, _ = data.arrays()
     pca = fit_pca(x_train, cfg.z_dim)

@@ -12,7 +12,6 @@ What a run writes in its output folder:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -21,8 +20,8 @@ import jax
 import numpy as np
 
 from jaxgan import plots
-from jaxgan.checkpoint import Checkpointer, run_directory
-from jaxgan.configs import MIXTURES, TrainConfig, differences, load_config
+from jaxgan.checkpoint import Checkpointer, check_run_folder, run_directory
+from jaxgan.configs import MIXTURES, TrainConfig, load_config
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.loop import run
 from jaxgan.objectives import get_objective
@@ -89,19 +88,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     """
     out = Path(out)
     get_objective(cfg.objective)  # fail on a bad name before loading any data
-    if resume:
-        saved = load_config(out / "config.json")
-        if saved != cfg:
-            diff = differences(dataclasses.asdict(saved), dataclasses.asdict(cfg))
-            if set(diff) - {"epochs", "steps"}:
-                raise ValueError(
-                    f"--resume with a config that differs from {out / 'config.json'} in "
-                    f"{diff}; only --epochs / --steps may change on resume"
-                )
-    elif (out / "checkpoints").exists():
-        raise FileExistsError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out"
-        )
+    check_run_folder(out, cfg, resume=resume, load_config=load_config)
     data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution)
     nets, state = init_state(cfg, data.example_shape, data.num_classes)
     ckpt = Checkpointer(out / "checkpoints")
