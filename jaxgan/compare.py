@@ -466,7 +466,9 @@ def _loss_figure(results: dict, path: Path) -> None:
 
 
 def _metrics_figure(results: dict, keys: list[str], path: Path) -> None:
-    """Each metric against training steps: seed mean +- standard error per objective."""
+    """Each metric against training steps: seed mean +- standard error per objective, and
+    each seed as a thin line (seeds can converge at different steps, which a mean smooths
+    into a slow climb)."""
     import matplotlib.pyplot as plt
 
     keys = [k for k in keys if k != "kid_std"]
@@ -478,6 +480,8 @@ def _metrics_figure(results: dict, keys: list[str], path: Path) -> None:
             m, se = np.array([mean_se([s[k] for s in e["metrics"]]) for e in run["evals"]]).T
             (line,) = ax.plot(steps, m, marker="o", ms=2, label=entry)
             ax.fill_between(steps, m - se, m + se, color=line.get_color(), alpha=0.2)
+            per_seed = np.array([[s[k] for s in e["metrics"]] for e in run["evals"]])
+            ax.plot(steps, per_seed, color=line.get_color(), lw=0.5, alpha=0.3)
     for ax, k in zip(axes[0], keys):
         ax.set_title(k, fontsize=9)
         ax.set_xlabel("step")
