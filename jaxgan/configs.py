@@ -20,8 +20,9 @@ class TrainConfig:
       objective: registry name (``jaxgan.objectives.OBJECTIVES``).
       dataset: ``mnist``, ``fashion_mnist``, ``ring8``, ``grid25`` or an image folder path.
       data_dir: a folder of IDX files for mnist / fashion_mnist (else TFDS).
-      arch: ``mlp`` (2-D points), ``lsgan_mnist``, ``dcgan`` or ``cgan_mlp`` (the user's
-        cGAN MLPs on flattened images).
+      arch: ``mlp`` (2-D points), ``pacgan_mlp`` (PacGAN's fixed 2-D networks; ``hidden``,
+        ``depth``, ``activation`` are the ``mlp``'s), ``lsgan_mnist``, ``dcgan`` or
+        ``cgan_mlp`` (the user's cGAN MLPs on flattened images).
       conditional: G(z, y) and D(x, y) with learned label embeddings (Mirza & Osindero 2014).
       embed_dim: size of the label embedding.
       dropout: D's dropout rate (``cgan_mlp`` only).
@@ -129,6 +130,31 @@ class MixtureConfig(TrainConfig):
 
 
 @dataclasses.dataclass(frozen=True)
+class PacGANMixtureConfig(MixtureConfig):
+    """The 2-D mixtures as in PacGAN's released code (Lin et al. 2018, arXiv:1712.04086), whose
+    Table 1 the README compares against: G with 4 batch-norm ReLU layers of 400 from a 2-d
+    Gaussian z, D with 3 maxout layers of 200 (5 pieces), weights N(0, 0.02); Adam 1e-4 for
+    both, beta1 0.8; batch 100; 400 epochs of 100,000 samples, i.e. 400,000 steps. Their G
+    loss is the non-saturating one.
+
+    Differences from their code: they draw the 100,000 training samples once and iterate over
+    them, where jaxgan draws fresh ones every step; they update D and G at once from the same
+    batch (ALI's algorithm), where jaxgan's step updates D, then G (Goodfellow et al.'s
+    Algorithm 1).
+    """
+
+    objective: str = "nsgan"
+    arch: str = "pacgan_mlp"
+    z_dim: int = 2
+    batch_size: int = 100
+    g_lr: float = 1e-4
+    d_lr: float = 1e-4
+    beta1: float = 0.8
+    steps: int | None = 400_000
+    log_every: int = 1_000
+
+
+@dataclasses.dataclass(frozen=True)
 class LSGANMnistConfig(TrainConfig):
     """The user's LSGAN MNIST run (Mao et al. 2017 networks for 28x28 digits).
 
@@ -188,6 +214,7 @@ class CGANMnistConfig(TrainConfig):
 
 CONFIGS: dict[str, type[TrainConfig]] = {
     "mixture": MixtureConfig,
+    "pacgan_mixture": PacGANMixtureConfig,
     "lsgan_mnist": LSGANMnistConfig,
     "dcgan": DCGANConfig,
     "cgan_mnist": CGANMnistConfig,

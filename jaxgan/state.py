@@ -155,7 +155,7 @@ def call(graph, params: nnx.State, stats: nnx.State, fn):
 
 
 
-ARCHS = ("mlp", "lsgan_mnist", "dcgan", "cgan_mlp")
+ARCHS = ("mlp", "pacgan_mlp", "lsgan_mnist", "dcgan", "cgan_mlp")
 
 
 def build_networks(
@@ -251,11 +251,16 @@ def _build_pair(cfg, z_dim: int, example_shape: tuple[int, ...], extra_in: int, 
                 in_dim=math.prod(example_shape) + extra_in, dropout=cfg.dropout, rngs=rngs
             ),
         )
-    if cfg.arch == "mlp":
+    if cfg.arch in ("mlp", "pacgan_mlp"):
         if len(example_shape) != 1:
             raise ValueError(
-                f"arch 'mlp' is for 2-D point data; this dataset has images of shape "
+                f"arch {cfg.arch!r} is for 2-D point data; this dataset has images of shape "
                 f"{example_shape}: use --arch lsgan_mnist or --arch dcgan"
+            )
+        if cfg.arch == "pacgan_mlp":  # the published shapes; hidden / depth are the mlp's
+            return (
+                nets.PacGANGenerator(z_dim=z_dim, out_dim=example_shape[0], rngs=rngs),
+                nets.MaxoutDiscriminator(in_dim=example_shape[0] + extra_in, rngs=rngs),
             )
         kw = dict(hidden=cfg.hidden, depth=cfg.depth, activation=cfg.activation, rngs=rngs)
         return (

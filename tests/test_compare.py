@@ -134,3 +134,31 @@ def test_drift_is_the_paired_change_of_the_seed_mean_over_the_last_third():
 def test_compare_rejects_bad_entries_before_training(tmp_path, capsys):
     assert cli.main(["compare", "--objectives", "gan,nope", "--out", str(tmp_path)]) == 2
     assert "valid objectives" in capsys.readouterr().err
+
+
+def test_paper_selects_pacgans_networks_and_budget_which_flags_still_override(
+        monkeypatch, tmp_path):
+    calls = []
+
+    def fake_run(cc, out, **kw):
+        calls.append((cc, kw["base"]))
+        (tmp_path / "table.md").write_text("")
+
+    monkeypatch.setattr(compare, "run_compare", fake_run)
+    out = ["--out", str(tmp_path)]
+    assert cli.main(["compare", "--paper", "--dataset", "grid25", *out]) == 0
+    assert cli.main(["compare", "--paper", "--steps", "2000", *out]) == 0
+    assert cli.main(["compare", *out]) == 0
+    (paper, pacgan), (short, _), (default, lsgan) = calls
+    assert (paper.dataset, paper.steps, paper.seeds, paper.eval_every) == (
+        "grid25", 400_000, 10, 40_000)
+    assert pacgan.arch == "pacgan_mlp" and pacgan.dataset == "grid25"
+    assert (pacgan.z_dim, pacgan.batch_size, pacgan.beta1, pacgan.d_lr) == (2, 100, 0.8, 1e-4)
+    assert (short.steps, short.seeds) == (2000, 10)
+    assert default == compare.CompareConfig() and lsgan.arch == "mlp"
+    # PacGAN's networks (batch norm in G) train with their seeds vmapped, and stay finite.
+    stacked, nets, losses, _, _ = compare.train_seeds(
+        dataclasses.replace(pacgan, batch_size=16), load_dataset("grid25"), 2, 3, log_every=1,
+        eval_every=0, evaluate=lambda *a: [{}, {}])
+    assert compare.seeds_vmapped(pacgan) and nets.z_dim == 2 and len(losses) == 3
+    chex.assert_tree_all_finite((stacked, losses))

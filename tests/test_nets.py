@@ -443,3 +443,52 @@ def test_eval_view_uses_running_averages(functional):
     assert not np.allclose(y, y_shift, atol=1e-4)
     chex.assert_trees_all_close(fx["train_apply"](fx["params"], shifted, fx["x"])[0], y_train,
                                 atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# PacGAN's mixture networks
+# --------------------------------------------------------------------------------------------
+
+
+def test_pacgan_networks_have_the_published_shapes():
+    # Their released 2DRing / 2DGrid config: G 2 -> 4 x 400 (no bias, BN, ReLU) -> 2;
+    # D 2 -> 3 maxout layers of 200 units x 5 pieces -> 1.
+    g, d = nets.PacGANGenerator(rngs=rngs(0)), nets.MaxoutDiscriminator(rngs=rngs(1))
+
+    def count(m):
+        return sum(v.size for v in jax.tree.leaves(nnx.state(m, nnx.Param)))
+
+    assert count(g) == 2 * 400 + 3 * 400 * 400 + 4 * 2 * 400 + (400 * 2 + 2) == 484_802
+    assert count(d) == (2 * 1000 + 1000) + 2 * (200 * 1000 + 1000) + (200 + 1) == 405_201
+    kernels = np.concatenate([np.ravel(l.kernel[...]) for l in (*g.hidden, *d.hidden)])
+    np.testing.assert_allclose(kernels.std(), 0.02, rtol=0.02)
+    assert all(float(jnp.abs(l.bias[...]).max()) == 0.0 for l in (*d.hidden, d.out))
+
+
+def test_maxout_discriminator_takes_the_max_of_each_units_pieces():
+    d = nets.MaxoutDiscriminator(hidden=3, depth=2, pieces=4, rngs=rngs(0))
+    x = jax.random.normal(jax.random.key(1), (6, 2))
+    h = np.asarray(x, np.float64)
+    for layer in d.hidden:  # naive: unit u is the max over pieces p of column u * 4 + p
+        a = h @ np.asarray(layer.kernel[...], np.float64) + np.asarray(layer.bias[...])
+        h = np.stack([a[:, 4 * u:4 * u + 4].max(axis=1) for u in range(3)], axis=1)
+    np.testing.assert_allclose(d.features(x), h, rtol=1e-5, atol=1e-6)
+    chex.assert_shape(d(x), (6,))
+    with pytest.raises(ValueError, match="pieces"):
+        nets.MaxoutDiscriminator(pieces=0, rngs=rngs(0))
+
+
+def test_pacgan_generator_normalises_with_the_batch_then_with_running_averages():
+    from jaxgan.state import eval_view
+
+    g = nets.PacGANGenerator(hidden=8, depth=2, rngs=rngs(0))
+    z = 3.0 + jax.random.normal(jax.random.key(2), (16, 2))
+    # Training mode: each hidden unit has batch mean 0 before the ReLU (scale 1, bias 0).
+    pre = g.norms[0](g.hidden[0](z))
+    np.testing.assert_allclose(pre.mean(axis=0), 0.0, atol=1e-5)
+    # The running mean moved 5% of the way to the batch mean (momentum 0.95).
+    batch_mean = g.hidden[0](z).mean(axis=0)
+    np.testing.assert_allclose(g.norms[0].mean[...], 0.05 * batch_mean, rtol=1e-5, atol=1e-7)
+    x_train, x_eval = g(z), eval_view(g)(z)
+    chex.assert_shape(x_eval, (16, 2))
+    assert not np.allclose(x_train, x_eval)

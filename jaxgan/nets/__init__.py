@@ -8,7 +8,7 @@ logits and ``__call__ = head . features``.
 from jaxgan.nets.dcgan import RESOLUTIONS, DCGANDiscriminator, DCGANGenerator
 from jaxgan.nets.layers import Upsample2x
 from jaxgan.nets.lsgan import LSGANMnistDiscriminator, LSGANMnistGenerator
-from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.nets.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator, PacGANGenerator
 
 __all__ = [
     "RESOLUTIONS",
@@ -18,5 +18,7 @@ __all__ = [
     "LSGANMnistGenerator",
     "MLPDiscriminator",
     "MLPGenerator",
+    "MaxoutDiscriminator",
+    "PacGANGenerator",
     "Upsample2x",
 ]

@@ -5,6 +5,9 @@ tanh layers of 128, z 256-d. ``/work/shared/bench/torch_ring.py`` uses ``depth=3
 activation="relu"``. Initialisation is PyTorch's default (U(+-1/sqrt(fan_in)) for weights
 and biases), as in that reference. The generator's output is linear: the mixtures' modes lie
 outside [-1, 1] (grid-25 spans [-4, 4]^2). LeakyReLU uses slope 0.2.
+
+`PacGANGenerator` and `MaxoutDiscriminator` are PacGAN's mixture networks instead (Lin et al.
+2018): a 4 x 400 batch-norm ReLU G from 2-d noise and a 3 x 200 maxout D, ``--arch pacgan_mlp``.
 """
 
 from __future__ import annotations
@@ -104,6 +107,74 @@ class MLPDiscriminator(nnx.Module):
         h = x.reshape(x.shape[0], -1)
         for layer in self.hidden:
             h = act(layer(h))
+        return h
+
+    def head(self, f: jax.Array) -> jax.Array:
+        return self.out(f)[:, 0]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.head(self.features(x))
+
+
+# PacGAN's mixture networks (Lin et al. 2018, arXiv:1712.04086, App. on the 2-D experiments;
+# their released config for 2DRing / 2DGrid): weights N(0, 0.02), biases 0.
+_PACGAN_INIT = nnx.initializers.normal(stddev=0.02)
+
+
+class PacGANGenerator(nnx.Module):
+    """PacGAN's mixture G: ``depth`` hidden layers of ``hidden`` units, each linear without
+    bias, batch norm, ReLU; a linear output with bias. (N, z_dim) -> (N, out_dim).
+
+    The batch-norm averages move by 5% a step, as in their code (momentum 0.95).
+    """
+
+    def __init__(self, *, z_dim: int = 2, out_dim: int = 2, hidden: int = 400, depth: int = 4,
+                 rngs: nnx.Rngs):
+        _check("relu", depth)
+        self.z_dim = z_dim
+        self.out_shape = (out_dim,)
+        self.hidden = nnx.List(
+            nnx.Linear(z_dim if i == 0 else hidden, hidden, use_bias=False,
+                       kernel_init=_PACGAN_INIT, rngs=rngs)
+            for i in range(depth))
+        self.norms = nnx.List(nnx.BatchNorm(hidden, momentum=0.95, epsilon=1e-4, rngs=rngs)
+                              for _ in range(depth))
+        self.out = nnx.Linear(hidden, out_dim, kernel_init=_PACGAN_INIT, rngs=rngs)
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        h = z
+        for layer, norm in zip(self.hidden, self.norms):
+            h = jax.nn.relu(norm(layer(h)))
+        return self.out(h)
+
+
+class MaxoutDiscriminator(nnx.Module):
+    """PacGAN's mixture D: ``depth`` maxout layers of ``hidden`` units (each the max of
+    ``pieces`` linear pieces; Goodfellow et al. 2013), then a linear logit.
+
+    ``features(x)``: the last maxout layer, (N, hidden); ``head(f)``: (N,) logits. A submodule
+    path such as ``hidden/0`` names a layer's linear pieces, (N, hidden * pieces).
+    """
+
+    def __init__(self, *, in_dim: int = 2, hidden: int = 200, depth: int = 3, pieces: int = 5,
+                 rngs: nnx.Rngs):
+        _check("relu", depth)
+        if pieces < 1:
+            raise ValueError(f"pieces (linear pieces a maxout unit takes the max of) must be >= 1, "
+                             f"got {pieces}")
+        self.in_dim = in_dim
+        self.num_features = hidden
+        self.pieces = pieces
+        self.hidden = nnx.List(
+            nnx.Linear(in_dim if i == 0 else hidden, hidden * pieces, kernel_init=_PACGAN_INIT,
+                       rngs=rngs)
+            for i in range(depth))
+        self.out = nnx.Linear(hidden, 1, kernel_init=_PACGAN_INIT, rngs=rngs)
+
+    def features(self, x: jax.Array) -> jax.Array:
+        h = x.reshape(x.shape[0], -1)
+        for layer in self.hidden:
+            h = layer(h).reshape(h.shape[0], self.num_features, self.pieces).max(axis=-1)
         return h
 
     def head(self, f: jax.Array) -> jax.Array:
