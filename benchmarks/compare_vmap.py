@@ -1,9 +1,11 @@
 """S seeds in one vmapped program vs S separate runs, on the compare defaults (ring8).
 
     python benchmarks/compare_vmap.py [--seeds 1,3,10] [--steps 1000] [--batch 512]
+    python benchmarks/compare_vmap.py --config pacgan_mixture --seeds 10 --steps 2000
 
 Prints seed-steps per second both ways and their ratio, alternating the two so that machine
-load hits both alike. Each "separate" run is a jitted step called S times per step (the cost
+load hits both alike, and how long the config's own budget (3 objectives x its steps) takes
+at the vmapped rate: ``--config pacgan_mixture`` is what ``jaxgan compare --paper`` trains. Each "separate" run is a jitted step called S times per step (the cost
 of S sequential runs without their compile time); the vmapped one is one call per step.
 """
 
@@ -17,7 +19,7 @@ import time
 import jax
 
 from jaxgan.compare import _SeedBatches, stack
-from jaxgan.configs import MixtureConfig
+from jaxgan.configs import CONFIGS, MIXTURES
 from jaxgan.data import load_dataset
 from jaxgan.objectives import get_objective
 from jaxgan.state import init_state
@@ -67,12 +69,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="1,3,10")
     p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch", type=int, default=512)
+    p.add_argument("--batch", type=int, help="default: the config's")
+    p.add_argument("--config", default="mixture", choices=[k for k, c in CONFIGS.items()
+                                                           if c().dataset in MIXTURES])
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
-    cfg = MixtureConfig(batch_size=a.batch)
+    cfg = CONFIGS[a.config]()
+    cfg = dataclasses.replace(cfg, batch_size=a.batch or cfg.batch_size)
     data = load_dataset("ring8")
-    print(f"ring8, batch {a.batch}, MLP 2x{cfg.hidden}, {jax.device_count()} device(s)")
+    print(f"ring8, --config {a.config} (arch {cfg.arch}), batch {cfg.batch_size}, "
+          f"{jax.device_count()} device(s)")
     for seeds in map(int, a.seeds.split(",")):
         v, s = [], []
         for _ in range(a.repeats):
@@ -81,6 +87,9 @@ def main() -> None:
         ratio = statistics.median(x / y for x, y in zip(v, s))
         print(f"S={seeds:>3}: vmapped {statistics.median(v):7.0f} seed-steps/s, "
               f"separate {statistics.median(s):7.0f} seed-steps/s, ratio {ratio:.2f}x", flush=True)
+        hours = 3 * seeds * cfg.steps / statistics.median(v) / 3600
+        print(f"       3 objectives x {seeds} seeds x {cfg.steps:,} steps vmapped: {hours:.1f} h",
+              flush=True)
 
 
 if __name__ == "__main__":
