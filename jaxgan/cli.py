@@ -198,7 +198,7 @@ def _compare(argv: list[str]) -> None:
     parser.add_argument(
         "--paper", action="store_true",
         help="the published networks and budget (mixtures: PacGAN's, 400k steps x 10 "
-        "seeds, evaluated every 40k); for an accelerator: about a day on a 2-core CPU",
+        "seeds, evaluated every 40k); for an accelerator: about 3 days on a 2-core CPU",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE",
