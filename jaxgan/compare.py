@@ -488,10 +488,10 @@ def _metrics_figure(results: dict, keys: list[str], path: Path) -> None:
     for entry, run in results["runs"].items():
         steps = [e["step"] for e in run["evals"]]
         for ax, k in zip(axes[0], keys):
-            m, se = np.array([mean_se([s[k] for s in e["metrics"]]) for e in run["evals"]]).T
+            per_seed = np.array([[s[k] for s in e["metrics"]] for e in run["evals"]])
+            m, se = np.array([mean_se(row) for row in per_seed]).T
             (line,) = ax.plot(steps, m, marker="o", ms=2, label=entry)
             ax.fill_between(steps, m - se, m + se, color=line.get_color(), alpha=0.2)
-            per_seed = np.array([[s[k] for s in e["metrics"]] for e in run["evals"]])
             ax.plot(steps, per_seed, color=line.get_color(), lw=0.5, alpha=0.3)
     for ax, k in zip(axes[0], keys):
         ax.set_title(k, fontsize=9)
