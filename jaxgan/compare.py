@@ -33,7 +33,7 @@ from jaxgan import configs, plots
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import load_dataset
 from jaxgan.objectives import get_objective
-from jaxgan.state import init_state
+from jaxgan.state import MLP_ARCHS, init_state
 from jaxgan.step import make_sampler, make_train_step, sample_z
 
 # Short names for switches, so a list reads "nsgan+fm,nsgan+mbd".
@@ -179,7 +179,7 @@ def seeds_vmapped(cfg: configs.TrainConfig) -> bool:
     this was written on. MLPs (the mixtures' networks, the cGAN MLPs) batch well, and so do
     convolutions on GPU and TPU.
     """
-    return cfg.arch in ("mlp", "pacgan_mlp", "cgan_mlp") or jax.default_backend() != "cpu"
+    return cfg.arch in MLP_ARCHS or jax.default_backend() != "cpu"
 
 
 def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,

@@ -155,7 +155,9 @@ def call(graph, params: nnx.State, stats: nnx.State, fn):
 
 
 
-ARCHS = ("mlp", "pacgan_mlp", "lsgan_mnist", "dcgan", "cgan_mlp")
+POINT_ARCHS = ("mlp", "pacgan_mlp")  # networks of 2-D points
+MLP_ARCHS = (*POINT_ARCHS, "cgan_mlp")  # networks without convolutions
+ARCHS = (*MLP_ARCHS, "lsgan_mnist", "dcgan")
 
 
 def build_networks(
@@ -168,6 +170,8 @@ def build_networks(
     techniques the config switches on (minibatch discrimination, virtual batch norm) are then
     applied to the pair (`apply_network_techniques`).
     """
+    if cfg.arch not in ARCHS:  # before the shape checks, whose advice assumes a known arch
+        raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}")
     if getattr(cfg, "d_norm", None) is not None and cfg.arch != "dcgan":
         raise ValueError(
             f"d_norm={cfg.d_norm!r} sets the dcgan discriminator's normalisation; arch "
@@ -251,7 +255,7 @@ def _build_pair(cfg, z_dim: int, example_shape: tuple[int, ...], extra_in: int, 
                 in_dim=math.prod(example_shape) + extra_in, dropout=cfg.dropout, rngs=rngs
             ),
         )
-    if cfg.arch in ("mlp", "pacgan_mlp"):
+    if cfg.arch in POINT_ARCHS:
         if len(example_shape) != 1:
             raise ValueError(
                 f"arch {cfg.arch!r} is for 2-D point data; this dataset has images of shape "
@@ -287,7 +291,7 @@ def _build_pair(cfg, z_dim: int, example_shape: tuple[int, ...], extra_in: int, 
             nets.DCGANGenerator(z_dim=z_dim, channels=c, **kw),
             nets.DCGANDiscriminator(channels=c + extra_in, norm=d_norm(cfg), **kw),
         )
-    raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}")
+    raise AssertionError(f"arch {cfg.arch!r} is in ARCHS but not built here")
 
 
 def d_norm(cfg) -> str:

@@ -1,6 +1,7 @@
 """Generators and discriminators: shapes, ranges, PyTorch layer-for-layer match, functional use."""
 
 import math
+import re
 
 import chex
 import jax
@@ -154,6 +155,22 @@ def test_d_norm_is_refused_where_it_would_be_ignored():
 
     with pytest.raises(ValueError, match="use --arch dcgan"):
         init_state(MixtureConfig(d_norm="layer"), (2,))
+
+
+@pytest.mark.parametrize("arch, shape, says", [
+    ("nope", (2,), "unknown arch 'nope'; valid: mlp, pacgan_mlp"),  # not "is for images"
+    ("nope", (28, 28, 1), "unknown arch 'nope'"),
+    ("mlp", (28, 28, 1), "use --arch lsgan_mnist or --arch dcgan"),
+    ("pacgan_mlp", (28, 28, 1), "is for 2-D point data"),
+    ("dcgan", (2,), "use --arch mlp"),
+    ("lsgan_mnist", (32, 32, 3), "use --arch dcgan"),
+])
+def test_a_wrong_arch_is_named_with_what_to_use(arch, shape, says):
+    from jaxgan.configs import TrainConfig
+    from jaxgan.state import build_networks
+
+    with pytest.raises(ValueError, match=re.escape(says)):
+        build_networks(TrainConfig(arch=arch), shape, nnx.Rngs(0))
 
 
 def test_dcgan_upsample_impls_agree():
