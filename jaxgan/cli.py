@@ -189,16 +189,19 @@ def _compare(argv: list[str]) -> None:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--paper", action="store_true")
     pre.add_argument("--dataset", default=compare.CompareConfig.dataset)
+    pre.add_argument("--data-dir")
     known, _ = pre.parse_known_args(argv)
     defaults = compare.CompareConfig(dataset=known.dataset)
     if known.paper:
-        defaults = dataclasses.replace(defaults, **compare.paper_budget(known.dataset))
+        defaults = dataclasses.replace(
+            defaults, **compare.paper_budget(known.dataset, known.data_dir))
     add_config_flags(parser, defaults)
     parser.add_argument("--out", help="output folder (default: runs/compare-<dataset>)")
     parser.add_argument(
         "--paper", action="store_true",
         help="the published networks and budget (mixtures: PacGAN's, 400k steps x 10 "
-        "seeds, evaluated every 40k); for an accelerator: about 3 days on a 2-core CPU",
+        "seeds, evaluated every 40k; for an accelerator: about 3 days on a 2-core CPU; "
+        "images: the dataset's paper config for its own epochs, 3 seeds)",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE",

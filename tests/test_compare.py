@@ -162,3 +162,24 @@ def test_paper_selects_pacgans_networks_and_budget_which_flags_still_override(
         eval_every=0, evaluate=lambda *a: [{}, {}])
     assert compare.seeds_vmapped(pacgan) and nets.z_dim == 2 and len(losses) == 3
     chex.assert_tree_all_finite((stacked, losses))
+
+
+def test_paper_on_images_trains_the_datasets_paper_setup_for_its_own_epochs(
+        monkeypatch, tmp_path, mnist_dir):
+    calls = []
+
+    def fake_run(cc, out, **kw):
+        calls.append((cc, kw["base"]))
+        (tmp_path / "table.md").write_text("")
+
+    monkeypatch.setattr(compare, "run_compare", fake_run)
+    data_dir = str(mnist_dir)
+    out = ["--out", str(tmp_path)]
+    assert cli.main(["compare", "--paper", "--dataset", "mnist", "--data-dir", data_dir, *out]) == 0
+    assert cli.main(["compare", "--dataset", "mnist", "--data-dir", data_dir, *out]) == 0
+    (paper, lsgan), (default, _) = calls
+    # LSGAN's MNIST setup: 30 epochs of batch 64 over the 22,699 shared training images.
+    assert lsgan.arch == "lsgan_mnist" and (lsgan.epochs, lsgan.batch_size) == (30, 64)
+    assert (paper.steps, paper.seeds, paper.eval_every) == (30 * (22_699 // 64), 3, 1062)
+    assert (default.steps, default.seeds) == (compare.CompareConfig.steps,
+                                             compare.CompareConfig.seeds)
