@@ -45,6 +45,17 @@ ALIASES = {
     "ls": "label_smoothing=0.9",
 }
 
+# Methods of jaxgan that are not a G/D objective, so not an entry: what to run instead.
+ELSEWHERE = {
+    name: "GLO has no discriminator and needs a finite dataset (a latent per example): run "
+    "`python experiments/glo_mnist.py` (`jaxgan.glo`), which reports its samples' FID"
+    for name in ("glo", "lap1")
+} | {
+    name: "the semi-supervised K+1 GAN trains a classifier from few labels and is judged by "
+    "its test error: run `python experiments/improved_gan_ssl_mnist.py` (`jaxgan.ssl`)"
+    for name in ("ssl", "semi-supervised")
+}
+
 MIXTURE_EVAL_SAMPLES = 2_500  # PacGAN's protocol
 IMAGE_EVAL_SAMPLES = 10_000
 
@@ -101,6 +112,8 @@ def base_config(dataset: str, data_dir: str | None = None, *,
 def parse_entry(entry: str, base: configs.TrainConfig) -> configs.TrainConfig:
     """``"nsgan+fm+label_smoothing=0.8"`` -> the base config with those fields set."""
     name, *mods = entry.strip().split("+")
+    if name in ELSEWHERE:
+        raise ValueError(f"{entry!r}: {ELSEWHERE[name]}")
     get_objective(name)  # an unknown name lists the valid ones
     fields = {f.name: f for f in dataclasses.fields(base)}
     types = configs.field_types(type(base))

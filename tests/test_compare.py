@@ -134,6 +134,11 @@ def test_drift_is_the_paired_change_of_the_seed_mean_over_the_last_third():
 def test_compare_rejects_bad_entries_before_training(tmp_path, capsys):
     assert cli.main(["compare", "--objectives", "gan,nope", "--out", str(tmp_path)]) == 2
     assert "valid objectives" in capsys.readouterr().err
+    # GLO and the K+1 GAN are jaxgan methods but not G/D objectives: the error says where they are.
+    assert cli.main(["compare", "--objectives", "nsgan,glo", "--out", str(tmp_path)]) == 2
+    assert "experiments/glo_mnist.py" in capsys.readouterr().err
+    assert cli.main(["compare", "--objectives", "ssl", "--out", str(tmp_path)]) == 2
+    assert "experiments/improved_gan_ssl_mnist.py" in capsys.readouterr().err
 
 
 def test_paper_selects_pacgans_networks_and_budget_which_flags_still_override(
