@@ -47,14 +47,17 @@ def save_scatter(
     title: str = "",
     ax=None,
 ):
-    """Scatter of 2-D samples over the real mixture centres (red crosses)."""
+    """Scatter of 2-D samples over the real mixture centres (hollow red rings, drawn under
+    the samples: crosses on top hid the samples piled up on a centre, the ones that count)."""
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=110)
     samples = np.asarray(samples)
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color="tab:blue", linewidths=0)
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color="tab:blue", linewidths=0,
+               zorder=2)
     if centres is not None:
-        ax.scatter(centres[:, 0], centres[:, 1], marker="x", s=40, color="tab:red")
+        ax.scatter(centres[:, 0], centres[:, 1], marker="o", s=70, facecolors="none",
+                   edgecolors="tab:red", linewidths=1.0, zorder=1)
         span = np.abs(centres).max() * 1.5 + 0.1
         ax.set_xlim(-span, span)
         ax.set_ylim(-span, span)
