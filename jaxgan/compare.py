@@ -67,7 +67,8 @@ class CompareConfig:
     ``--paper`` selects PacGAN's networks and budget (`base_config`, `paper_budget`).
 
     Attributes:
-      objectives: comma-separated entries (see the module doc).
+      objectives: comma-separated entries, each an objective with optional +switches (listed
+        below), e.g. gan,nsgan+fm,lsgan-pearson.
       dataset: ring8, grid25, mnist or fashion_mnist.
       data_dir: IDX files for mnist / fashion_mnist.
       seeds: runs per objective (seeds 0..S-1), trained together by vmap.
