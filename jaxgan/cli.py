@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +27,10 @@ def add_config_flags(parser: argparse.ArgumentParser, defaults) -> None:
     their own)."""
     types = configs.field_types(type(defaults))
     doc = _field_docs(type(defaults))
+    if "objective" in doc:  # the names, not where the registry lives
+        from jaxgan.objectives import OBJECTIVES
+
+        doc["objective"] = "one of " + ", ".join(sorted(OBJECTIVES)) + "."
     for f in dataclasses.fields(defaults):
         t = types[f.name]
         value = getattr(defaults, f.name)
@@ -56,7 +61,8 @@ def _field_docs(cls) -> dict[str, str]:
         if current and line:
             for n in current:
                 docs[n] += " " + line
-    return docs
+    # Docstring markup (``name``, `ref`) reads as noise in a terminal.
+    return {n: re.sub(r"`+([^`]+)`+", r"\1", text) for n, text in docs.items()}
 
 
 CONFIG_HELP = (
