@@ -252,7 +252,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
             return [o[0] for o in out], stack([o[1] for o in out])
 
     batches = _SeedBatches(data, cfg.batch_size * n_critic, seeds, start=start)
-    window = []
+    window, seconds = [], before
     if bar is not None:
         bar.update(start)
     t0 = time.perf_counter()
@@ -282,14 +282,16 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
             if window:
                 flush(len(window), done)
             evals.append({"step": done, "metrics": evaluate(nets, stacked(state), cfg)})
+            # Up to the last evaluation, which is what a checkpoint records: a finished run
+            # read back reports the same seconds as the run did.
+            seconds = before + time.perf_counter() - t0
             if checkpoint is not None:
                 checkpoint.save(done, stacked(state), {
                     "config": config, "seeds": seeds, "step": done,
-                    "losses": losses, "evals": evals,
-                    "seconds": before + time.perf_counter() - t0})
+                    "losses": losses, "evals": evals, "seconds": seconds})
     if checkpoint is not None:
         checkpoint.wait()
-    return stacked(state), nets, losses, evals, before + time.perf_counter() - t0
+    return stacked(state), nets, losses, evals, seconds
 
 
 def _folder_name(entry: str) -> str:

@@ -76,6 +76,9 @@ def test_a_checkpointed_run_continues_as_the_uninterrupted_one(vmapped, tmp_path
     chex.assert_trees_all_close(resumed, whole, rtol=1e-6, atol=1e-7)
     assert losses2 == losses and evals2 == evals and [e["step"] for e in evals] == [3, 6]
     assert len(calls) == 1 and seconds > 0  # only step 6 was evaluated again
+    # A finished run read back trains and evaluates nothing, and reports the seconds it took.
+    again = compare.train_seeds(TINY, data, 2, 6, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
+    assert len(calls) == 1 and again[2:] == (losses2, evals2, seconds)
     with pytest.raises(ValueError, match="past --steps 5"):
         compare.train_seeds(TINY, data, 2, 5, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
     with pytest.raises(ValueError, match=r"another config .*saved, now: \{.g_lr.: \(0.001, 0.01\)\}"):
