@@ -48,6 +48,8 @@ PACGAN = {
 # rather than hours on a CPU; the DCGAN paper's Adam 2e-4 / 0.5, batch 64.
 MNIST_BASE = DCGANConfig(dataset="mnist", width=32, batch_size=64)
 MODE_KEYS = ("modes_covered", "high_quality", "reverse_kl")
+METRIC_NAMES = {"modes_covered": "modes covered", "high_quality": "high quality",
+                "reverse_kl": "reverse KL", "fid": "FID", "score": "classifier score"}
 PARTS = ("ring8", "grid25", "mnist")
 
 
@@ -96,29 +98,41 @@ def mixture_section(dataset: str, results: dict) -> list[str]:
 
 
 def drift_lines(results: dict) -> list[str]:
-    """One sentence on whether the budget was long enough: the largest change of any metric
-    over (about) the last third of training, in standard errors of the per-seed changes."""
+    """One sentence on whether the budget was long enough: for each objective, the largest
+    change of any of its metrics over (about) the last third of training, in standard errors
+    of the per-seed changes, and which objectives were still moving (beyond two)."""
     moved = compare.drift(results)
     if not moved:
         return []
     evals = next(iter(results["runs"].values()))["evals"]
     i, j = compare.drift_pair(evals)
-    changes = [(abs(c) / se if se else (0.0 if c == 0 else math.inf), entry, k, c)
-               for entry, per in moved.items() for k, (c, se) in per.items() if math.isfinite(c)]
-    if not changes:
+    largest = {}  # objective -> (ratio, metric, change)
+    for entry, per in moved.items():
+        changes = [(abs(c) / se if se else (0.0 if c == 0 else math.inf), k, c)
+                   for k, (c, se) in per.items() if math.isfinite(c)]
+        if changes:
+            largest[entry] = max(changes)
+    if not largest:
         return []
-    ratio, entry, key, change = max(changes)
-    shown = f"{100 * change:+.1f} points" if key == "high_quality" else f"{change:+.3g}"
-    # Every seed moving by the same nonzero amount (modes covered, 7 -> 8) has no spread.
-    size = (f"{ratio:.1f} standard errors of the per-seed changes" if math.isfinite(ratio)
-            else "every seed changed by as much")
-    verdict = ("the metrics were still moving" if ratio > 2
-               else "every metric had stopped moving, within two standard errors")
+
+    def said(entry, ratio, key, change):
+        shown = f"{100 * change:+.1f} points" if key == "high_quality" else f"{change:+.3g}"
+        # Every seed moving by the same nonzero amount (modes covered, 7 -> 8) has no spread.
+        size = f"{ratio:.1f}" if math.isfinite(ratio) else "every seed changed by as much"
+        return f"{entry}'s {METRIC_NAMES.get(key, key.replace('_', ' '))} {shown} ({size})"
+
+    moving = [entry for entry, (ratio, _, _) in largest.items() if ratio > 2]
+    verdict = (f"still moving for {_and(moving)}" if moving
+               else "every metric had stopped moving")
     a, b = evals[i]["step"], evals[j]["step"]
-    return ["", f"From step {a:,} to {b:,}, the last {100 * (b - a) / b:.0f}% of "
-            f"training, the largest change of a seed mean was {entry}'s "
-            f"{key.replace('_', ' ')}, {shown} ({size}): {verdict}. `metrics_by_step.png` in "
-            "each part's folder shows the whole course."]
+    return ["", f"From step {a:,} to {b:,}, the last {100 * (b - a) / b:.0f}% of training, the "
+            "largest change of a seed mean, in standard errors of the per-seed changes: "
+            + ", ".join(said(e, *largest[e]) for e in largest)
+            + f". Within about two, a metric has stopped moving: {verdict}."]
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def mnist_section(results: dict) -> list[str]:
@@ -210,6 +224,12 @@ def main(argv: list[str]) -> int:
             Path(args.docs).mkdir(parents=True, exist_ok=True)
             shutil.copy(run_dir / "samples.png", Path(args.docs) / f"compare_{part}.png")
             lines += ["", f"![{part}: seed 0 of each objective](docs/compare_{part}.png)"]
+            # The course of every metric, to read the drift sentence with.
+            if (run_dir / "metrics_by_step.png").exists():
+                shutil.copy(run_dir / "metrics_by_step.png",
+                            Path(args.docs) / f"compare_{part}_by_step.png")
+                lines += ["", f"![{part}: each metric against the step, seed mean +- standard "
+                          f"error and each seed](docs/compare_{part}_by_step.png)"]
         minutes = sum(run["seconds"] for run in results["runs"].values()) / 60
         lines += ["", f"Regenerate with `{part_command(part, args)}` ({minutes:.0f} min of "
                   "training on the 2-core CPU these figures come from)."]

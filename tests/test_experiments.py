@@ -89,25 +89,33 @@ def _evals(per_step):
 
 def test_compare_objectives_says_whether_the_metrics_stopped_moving():
     drift_lines = runpy.run_path(str(EXPERIMENTS / "compare_objectives.py"))["drift_lines"]
-    # Seed changes +0.02 and +0.04 of the high-quality fraction: 3 standard errors.
-    moving = {"runs": {"gan": {"evals": _evals([
-        (3, [{"high_quality": 0.50}, {"high_quality": 0.60}]),
-        (6, [{"high_quality": 0.52}, {"high_quality": 0.64}])])}}}
-    line = drift_lines(moving)[1]
+    # gan's seeds change by +0.02 and +0.04 of the high-quality fraction: 3 standard errors;
+    # nsgan's by +0.01 and -0.01: within two.
+    two_objectives = {"runs": {
+        "gan": {"evals": _evals([
+            (3, [{"high_quality": 0.50}, {"high_quality": 0.60}]),
+            (6, [{"high_quality": 0.52}, {"high_quality": 0.64}])])},
+        "nsgan": {"evals": _evals([
+            (3, [{"high_quality": 0.50}, {"high_quality": 0.60}]),
+            (6, [{"high_quality": 0.51}, {"high_quality": 0.59}])])}}}
+    line = drift_lines(two_objectives)[1]
     assert line.startswith("From step 3 to 6, the last 50% of training, the largest change of a "
-                           "seed mean was gan's high quality, +3.0 points (3.0 standard errors")
-    assert "the metrics were still moving" in line
-    # Changes of +0.01 and -0.01: within two standard errors.
-    still = {"runs": {"gan": {"evals": _evals([
-        (3, [{"high_quality": 0.50}, {"high_quality": 0.60}]),
-        (6, [{"high_quality": 0.51}, {"high_quality": 0.59}])])}}}
-    assert "every metric had stopped moving, within two standard errors" in drift_lines(still)[1]
+                           "seed mean, in standard errors of the per-seed changes: gan's high "
+                           "quality +3.0 points (3.0), nsgan's high quality +0.0 points (0.0).")
+    assert "Within about two, a metric has stopped moving: still moving for gan." in line
+    still = {"runs": {"nsgan": two_objectives["runs"]["nsgan"]}}
+    assert "stopped moving: every metric had stopped moving." in drift_lines(still)[1]
     # Every seed gained the same mode: no spread to divide by, and said so.
     same = {"runs": {"gan": {"evals": _evals([
-        (3, [{"modes_covered": 7.0}, {"modes_covered": 6.0}]),
-        (6, [{"modes_covered": 8.0}, {"modes_covered": 7.0}])])}}}
+        (3, [{"modes_covered": 7.0, "reverse_kl": 0.3}, {"modes_covered": 6.0, "reverse_kl": 0.2}]),
+        (6, [{"modes_covered": 8.0, "reverse_kl": 0.3}, {"modes_covered": 7.0, "reverse_kl": 0.2}])])},
+        "lsgan": {"evals": _evals([
+            (3, [{"reverse_kl": 0.50}, {"reverse_kl": 0.60}]),
+            (6, [{"reverse_kl": 0.30}, {"reverse_kl": 0.35}])])}}}
     line = drift_lines(same)[1]
-    assert "modes covered, +1 (every seed changed by as much): the metrics were still" in line
+    assert ("gan's modes covered +1 (every seed changed by as much), lsgan's reverse KL -0.225 "
+            "(9.0)") in line
+    assert "still moving for gan and lsgan." in line
 
 
 def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
@@ -128,11 +136,14 @@ def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
                          "mnist:begin -->\nMNIST BLOCK\n<!-- compare_objectives:mnist:end -->\n")
     assert "OLD BLOCK" not in text and "GAN (PacGAN Table 1) | 6.3 +- 0.5 |" in text
     assert "| nsgan |" in text
-    assert "From step 2 to 4, the last 50% of training, the largest change of a seed mean was" in text
+    assert "From step 2 to 4, the last 50% of training, the largest change of a seed mean, in" in text
     # The block says how to regenerate itself, with the reader's data folder, not argv.
     assert ("`python experiments/compare_objectives.py --only ring8 --steps 4 --seeds 2 --set hidden=8"
             " --set z_dim=4 --set batch_size=16 --readme README.md --docs docs`") in text
     assert (tmp_path / "docs" / "compare_ring8.png").stat().st_size > 0
+    # The course of the metrics is shown beside the sentence that judges it.
+    assert (tmp_path / "docs" / "compare_ring8_by_step.png").stat().st_size > 0
+    assert "](docs/compare_ring8_by_step.png)" in text
     # A second call with --reuse reads the part instead of training it: same README block.
     stamp = (out / "ring8" / "per_seed.json").stat().st_mtime_ns
     run_script("compare_objectives.py", ["--only", "ring8", *tiny, "--reuse"], monkeypatch)
