@@ -4,8 +4,8 @@ published Table 1 (Lin et al. 2018, arXiv:1712.04086), and MNIST with the evalua
 precision and recall. Every row is `jaxgan compare` (same networks, data, initialisations,
 noise and budget; seeds vmapped).
 
-Command (the README's tables and figures; hours on a 2-core CPU: ~2 h for each mixture at
-35,000 steps x 10 seeds, ~1 h for MNIST at 2 epochs):
+Command (hours on a 2-core CPU: ~2 h for each mixture per 35,000 steps x 10 seeds, ~1 h for
+MNIST at 2 epochs; each README block ends with the exact command that made it):
     python experiments/compare_objectives.py --data-dir ../shared/data/mnist --out runs/compare \\
         --readme README.md --docs docs
 Parts: ``--only ring8,grid25,mnist``; budget: ``--steps`` (mixtures), ``--seeds``,
