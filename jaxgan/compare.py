@@ -501,6 +501,7 @@ def _metrics_figure(results: dict, keys: list[str], path: Path) -> None:
     each seed as a thin line (seeds can converge at different steps, which a mean smooths
     into a slow climb)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import EngFormatter
 
     keys = [k for k in keys if k != "kid_std"]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.0), dpi=110,
@@ -516,6 +517,8 @@ def _metrics_figure(results: dict, keys: list[str], path: Path) -> None:
     for ax, k in zip(axes[0], keys):
         ax.set_title(k, fontsize=9)
         ax.set_xlabel("step")
+        # "80k" rather than "80000": six-digit step labels run into each other.
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)

@@ -88,7 +88,12 @@ def _evals(per_step):
 
 
 def test_compare_objectives_says_whether_the_metrics_stopped_moving():
-    drift_lines = runpy.run_path(str(EXPERIMENTS / "compare_objectives.py"))["drift_lines"]
+    script = runpy.run_path(str(EXPERIMENTS / "compare_objectives.py"))
+    keys = script["MODE_KEYS"]
+
+    def drift_lines(results):
+        return script["drift_lines"](results, keys)
+
     # gan's seeds change by +0.02 and +0.04 of the high-quality fraction: 3 standard errors;
     # nsgan's by +0.01 and -0.01: within two.
     two_objectives = {"runs": {
@@ -116,6 +121,13 @@ def test_compare_objectives_says_whether_the_metrics_stopped_moving():
     assert ("gan's modes covered +1 (every seed changed by as much), lsgan's reverse KL -0.225 "
             "(9.0)") in line
     assert "still moving for gan and lsgan." in line
+    # A metric the table does not show (here KID's own standard deviation) is not judged.
+    kid = {"runs": {"gan": {"evals": _evals([
+        (3, [{"fid": 100.0, "kid_std": 0.1}, {"fid": 110.0, "kid_std": 0.2}]),
+        (6, [{"fid": 101.0, "kid_std": 0.5}, {"fid": 109.0, "kid_std": 0.7}])])}}}
+    line = script["drift_lines"](kid, script["MNIST_KEYS"])[1]
+    assert "gan's FID +0 (0.0)." in line and "kid" not in line
+    assert "every metric had stopped moving" in line
 
 
 def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
