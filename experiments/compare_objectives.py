@@ -10,8 +10,9 @@ MNIST at 2 epochs; each README block ends with the exact command that made it):
         --readme README.md --docs docs
 Parts: ``--only ring8,grid25,mnist``; budget: ``--steps`` (mixtures), ``--seeds``,
 ``--mnist-epochs``, ``--mnist-seeds``. ``--reuse`` reads a part already run into ``OUT``
-(its ``per_seed.json``, with the same budget) instead of training it again, so the parts can
-be run one at a time and the README regenerated from all of them. ``--resume`` continues the
+(its ``per_seed.json``, with the same budget) instead of training it again, and draws its
+``metrics_by_step.png`` anew from it, so the parts can be run one at a time and the README
+regenerated from all of them. ``--resume`` continues the
 parts checkpointed in ``OUT`` (every evaluation saves one): an interrupted run, or a finished
 one extended to a larger ``--steps``.
 
@@ -219,6 +220,10 @@ def main(argv: list[str]) -> int:
             base = MixtureConfig(dataset=part)
         base = compare.parse_entry("+".join([base.objective, *args.set]), base)
         results = reused(run_dir, cc) if args.reuse else None
+        if results is not None and compare.drift(results):
+            # Drawn again from the saved metrics, so that the figure follows the plotting code.
+            compare.metrics_figure(results, compare.summary_rows(results)[0],
+                                   run_dir / "metrics_by_step.png")
         if results is None:
             results = compare.run_compare(cc, run_dir, base=base, progress=not args.no_progress,
                                           command=command, resume=args.resume)

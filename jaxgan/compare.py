@@ -454,7 +454,7 @@ def write_report(results: dict, samples: dict, out: Path, data, command: str | N
     _figure(samples, out / "samples.png", data, rows, keys)
     _loss_figure(results, out / "loss_curves.png")
     if moved:
-        _metrics_figure(results, keys, out / "metrics_by_step.png")
+        metrics_figure(results, keys, out / "metrics_by_step.png")
 
 
 def _figure(samples: dict, path: Path, data, rows, keys) -> None:
@@ -496,7 +496,7 @@ def _loss_figure(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _metrics_figure(results: dict, keys: list[str], path: Path) -> None:
+def metrics_figure(results: dict, keys: list[str], path: Path) -> None:
     """Each metric against training steps: seed mean +- standard error per objective, and
     each seed as a thin line (seeds can converge at different steps, which a mean smooths
     into a slow climb)."""

@@ -158,9 +158,11 @@ def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
     assert "](docs/compare_ring8_by_step.png)" in text
     # A second call with --reuse reads the part instead of training it: same README block.
     stamp = (out / "ring8" / "per_seed.json").stat().st_mtime_ns
+    (out / "ring8" / "metrics_by_step.png").unlink()  # redrawn from the saved metrics
     run_script("compare_objectives.py", ["--only", "ring8", *tiny, "--reuse"], monkeypatch)
     assert (out / "ring8" / "per_seed.json").stat().st_mtime_ns == stamp  # not trained again
     assert readme.read_text() == text
+    assert (out / "ring8" / "metrics_by_step.png").stat().st_size > 0
     # A part without its markers is refused before any training.
     run_script("compare_objectives.py", ["--only", "grid25", *tiny], monkeypatch, code=2)
     assert not (out / "grid25").exists()
