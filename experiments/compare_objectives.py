@@ -55,6 +55,11 @@ METRIC_NAMES = {"modes_covered": "modes covered", "high_quality": "high quality"
 PARTS = ("ring8", "grid25", "mnist")
 
 
+def metric_name(key: str) -> str:
+    """A metric's name as the tables print it."""
+    return METRIC_NAMES.get(key, key.replace("_", " "))
+
+
 def markers(part: str) -> tuple[str, str]:
     """The README markers around ``part``'s block."""
     return f"<!-- compare_objectives:{part}:begin -->", f"<!-- compare_objectives:{part}:end -->"
@@ -123,7 +128,7 @@ def drift_lines(results: dict, keys: tuple[str, ...]) -> list[str]:
         shown = f"{100 * change:+.1f} points" if key == "high_quality" else f"{change:+.3g}"
         # Every seed moving by the same nonzero amount (modes covered, 7 -> 8) has no spread.
         size = f"{ratio:.1f}" if math.isfinite(ratio) else "every seed changed by as much"
-        return f"{entry}'s {METRIC_NAMES.get(key, key.replace('_', ' '))} {shown} ({size})"
+        return f"{entry}'s {metric_name(key)} {shown} ({size})"
 
     moving = [entry for entry, (ratio, _, _) in largest.items() if ratio > 2]
     verdict = (f"still moving for {_and(moving)}" if moving
@@ -148,7 +153,7 @@ def mnist_section(results: dict) -> list[str]:
         "batch norm, as Gulrajani et al. 2017 Sec. 4; 5 critic steps a G step); 10,000 "
         "samples against 10,000 training images.",
         "",
-        "| objective | " + " | ".join(METRIC_NAMES.get(k, k) for k in MNIST_KEYS) + " | seconds |",
+        "| objective | " + " | ".join(metric_name(k) for k in MNIST_KEYS) + " | seconds |",
         "|---" * (len(MNIST_KEYS) + 2) + "|",
     ]
     for r in rows:
