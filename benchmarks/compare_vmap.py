@@ -21,15 +21,14 @@ import jax
 from jaxgan.compare import _SeedBatches, stack
 from jaxgan.configs import CONFIGS, MIXTURES
 from jaxgan.data import load_dataset
-from jaxgan.objectives import get_objective
 from jaxgan.state import init_state
-from jaxgan.step import make_train_step
+from jaxgan.step import make_step
 
 
 def time_vmapped(cfg, data, seeds: int, steps: int) -> float:
     built = [init_state(dataclasses.replace(cfg, seed=s), (2,), 8) for s in range(seeds)]
     nets, state = built[0][0], stack([s for _, s in built])
-    step = jax.jit(jax.vmap(make_train_step(get_objective(cfg.objective), nets, jit=False)),
+    step = jax.jit(jax.vmap(make_step(cfg, nets, jit=False)[0]),
                    donate_argnums=0)
     batches = _SeedBatches(data, cfg.batch_size, seeds)
     for _ in range(10):
@@ -44,7 +43,7 @@ def time_vmapped(cfg, data, seeds: int, steps: int) -> float:
 
 def time_separate(cfg, data, seeds: int, steps: int) -> float:
     built = [init_state(dataclasses.replace(cfg, seed=s), (2,), 8) for s in range(seeds)]
-    step = make_train_step(get_objective(cfg.objective), built[0][0])
+    step = make_step(cfg, built[0][0])[0]
     states = [s for _, s in built]
     batches = [_SeedBatches(data, cfg.batch_size, 1) for _ in range(seeds)]
 

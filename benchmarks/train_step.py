@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.configs import LSGANMnistConfig, MixtureConfig
-from jaxgan.objectives import get_objective
 from jaxgan.state import init_state
-from jaxgan.step import make_train_step
+from jaxgan.step import make_step
 
 BENCH = Path(__file__).resolve().parents[1].parent / "shared" / "bench"
 
@@ -41,7 +40,7 @@ CASES = {
 def jax_steps_per_s(name: str, steps: int) -> float:
     cfg, shape, _ = CASES[name]
     nets, state = init_state(cfg, shape)
-    step = make_train_step(get_objective(cfg.objective), nets)
+    step = make_step(cfg, nets)[0]
     x = jax.random.uniform(jax.random.PRNGKey(0), (cfg.batch_size, *shape), minval=-1, maxval=1)
     batch = {"x": x, "y": jnp.zeros(cfg.batch_size, jnp.int32)}
     for _ in range(5):  # compile and warm up

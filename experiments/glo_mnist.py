@@ -13,34 +13,59 @@ single Gaussian fitted to the d = 32 latents are only partly digits (FID ~200 ag
 test set): the latents are clustered, and the Gaussian puts its mass between the clusters;
 a 50-component mixture of Gaussians (an extension) gives clear digits (FID ~18; real test
 images score 2.5, noise 1,061). About 14 s per epoch on a shared 2-core CPU. Writes,
-beside the usual run files (`jaxgan.glo.train`): reconstructions.png /
+beside the usual run files (`jaxgan.runs`): reconstructions.png /
 test_reconstructions.png (rows: real, GLO, PCA), samples.png (single Gaussian),
 samples_mixture50.png, interpolations.png, loss_curve.png and results.json (MSEs, FIDs,
 seconds per epoch).
-Every field of `GLOConfig` is a flag.
+Every field of `jaxgan.configs.GLOMnistConfig` is a flag; `jaxgan train --config glo_mnist`
+trains the same run without this evaluation.
 """
 
-import argparse
 import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.cli import add_config_flags
-from jaxgan.glo import GLOConfig
+from jaxgan import flags, plots, runs
+from jaxgan.configs import GLOConfig, GLOMnistConfig
+from jaxgan.data import load_dataset
+from jaxgan.methods import glo
+from jaxgan.metrics import evaluate_images, get_evaluator
 
 # Width 32 (64 channels at 7x7, 32 at 14x14) rather than DCGAN's 64: 4x cheaper, so 30 epochs
 # fit in 6-12 minutes of a shared 2-core CPU, and enough for digits.
-CONFIG = GLOConfig(dataset="mnist", z_dim=32, width=32, epochs=30)
+CONFIG = GLOMnistConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What this script does besides training.
+
+    Attributes:
+      out: output folder.
+      resume: continue the run in --out.
+      progress: show a progress bar.
+      test_images: held-out test images to fit with theta frozen.
+      fid_samples: samples scored against the test set; 0 skips.
+      mixture_components: also sample from a k-means mixture of this many full-covariance
+        Gaussians (an extension; the paper's sampler is 1).
+    """
+
+    out: str = "runs/glo-mnist"
+    resume: bool = False
+    progress: bool = True
+    test_images: int = 1000
+    fid_samples: int = 10_000
+    mixture_components: int = 50
 
 
 def nearest_train_mse(x: np.ndarray, x_train: np.ndarray) -> float:
     """Mean over ``x`` of the per-pixel MSE to the nearest training image (memorisation check)."""
-    import jax.numpy as jnp
-
     t = jnp.asarray(x_train.reshape(len(x_train), -1))
     t2 = jnp.sum(t * t, 1)
     flat = jnp.asarray(x.reshape(len(x), -1))
@@ -51,13 +76,8 @@ def nearest_train_mse(x: np.ndarray, x_train: np.ndarray) -> float:
 
 def evaluate(cfg: GLOConfig, out: Path, *, test_images: int, fid_samples: int,
              components: int) -> dict:
-    import jax
-
-    from jaxgan import glo, plots
-    from jaxgan.data import load_dataset
-
-    run = glo.load_run(out)
-    nets, state, pca = run.nets, run.state, run.pca
+    run = runs.load_run(out)
+    nets, state, pca = run.nets, run.state, glo.pca_of(run)
     x_train, y_train = load_dataset(cfg.dataset, data_dir=cfg.data_dir,
                                     resolution=cfg.resolution).arrays()
     x_test, y_test = load_dataset(cfg.dataset, data_dir=cfg.data_dir, split="test",
@@ -69,9 +89,8 @@ def evaluate(cfg: GLOConfig, out: Path, *, test_images: int, fid_samples: int,
     pca_train = pca.decode(pca.encode(x_train), shape)
     t0 = time.perf_counter()
     x_held = x_test[:test_images]
-    z0 = glo.held_out_init(cfg, state, pca, x_held, kind=cfg.fit_init,
-                           train_codes=pca.encode(x_train) if cfg.fit_init == "nearest" else None)
-    z, curve = glo.fit_latents(cfg, nets, state, x_held, z0)
+    z0 = glo.held_out_start(run, pca, x_held, x_train=x_train)
+    z, curve = glo.fit_held_out(run, x_held, z0)
     rec_test = glo.generate(nets, state, z)
     fit_seconds = time.perf_counter() - t0
     pca_test = pca.decode(pca.encode(x_held), shape)
@@ -108,8 +127,6 @@ def evaluate(cfg: GLOConfig, out: Path, *, test_images: int, fid_samples: int,
                           glo.interpolation_strips(run, key, 8, 10), rows=8, scale=scale)
 
     if fid_samples > 0:
-        from jaxgan.metrics import evaluate_images, get_evaluator
-
         evaluator = get_evaluator(cfg.dataset, x_train, y_train, x_test, y_test, progress=False)
         results["fid_samples"] = fid_samples
         for name, k in (("gaussian", 1), (f"mixture{components}", components)):
@@ -123,26 +140,12 @@ def evaluate(cfg: GLOConfig, out: Path, *, test_images: int, fid_samples: int,
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="glo_mnist.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/glo-mnist", help="output folder")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--test-images", type=int, default=1000,
-                        help="held-out test images to fit with theta frozen (default: 1000)")
-    parser.add_argument("--fid-samples", type=int, default=10_000,
-                        help="samples scored against the test set; 0 skips (default: 10000)")
-    parser.add_argument("--mixture-components", type=int, default=50,
-                        help="also sample from a k-means mixture of this many full-covariance "
-                        "Gaussians (an extension; the paper's sampler is 1) (default: 50)")
-    add_config_flags(parser, CONFIG)
-    args = parser.parse_args(argv)
-    cfg = GLOConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GLOConfig)})
-    from jaxgan import glo  # heavy imports only once the flags are valid
-
-    out = Path(args.out)
-    glo.train(cfg, out, resume=args.resume, progress=not args.no_progress)
-    results = evaluate(cfg, out, test_images=args.test_images, fid_samples=args.fid_samples,
-                       components=args.mixture_components)
+    cfg, opts = flags.parse(CONFIG, argv, prog="glo_mnist.py", description=__doc__.splitlines()[0],
+                            extra=Options())
+    out = Path(opts.out)
+    runs.train(cfg, out, resume=opts.resume, progress=opts.progress)
+    results = evaluate(cfg, out, test_images=opts.test_images, fid_samples=opts.fid_samples,
+                       components=opts.mixture_components)
     print(json.dumps(results, indent=2))
     return 0
 

@@ -1,7 +1,8 @@
 """Semi-supervised MNIST with the K+1-class GAN and feature matching: Salimans et al. 2016,
 "Improved Techniques for Training GANs", arXiv:1606.03498, Sec. 5 and Table 1, with the
 official permutation-invariant networks and settings (openai/improved-gan,
-``train_mnist_feature_matching.py``; see `jaxgan.ssl`).
+``train_mnist_feature_matching.py``; see `jaxgan.methods.ssl`). One seed is also
+``jaxgan train --config ssl_mnist``.
 
 Command:
     python experiments/improved_gan_ssl_mnist.py --data-dir ../shared/data/mnist \\
@@ -14,21 +15,37 @@ measured, as the official code does, with the moving average of D's parameters.
 
 Writes per seed ``OUT/seed<S>/`` (a run: metrics.jsonl with the per-epoch test error,
 test_error.png, samples.png, checkpoints/), and ``OUT/summary.json`` and
-``OUT/test_error.png`` (every seed's curve). Every field of `jaxgan.ssl.SSLConfig` is a flag.
+``OUT/test_error.png`` (every seed's curve). Every field of `jaxgan.configs.SSLConfig` is a flag.
 """
 
-import argparse
 import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import tyro
 
-from jaxgan.cli import add_config_flags
-from jaxgan.ssl import SSLConfig
+from jaxgan import flags, plots, runs
+from jaxgan.configs import SSLConfig
 
 CONFIG = SSLConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Runs of the script.
+
+    Attributes:
+      seeds: several labelled subsets (each also seeds its run); default: --seed.
+      out: output folder (default: runs/ssl-mnist-<labels>).
+      progress: show a progress bar.
+    """
+
+    seeds: Annotated[tuple[int, ...], tyro.conf.arg(metavar="SEED ...")] = ()
+    out: str | None = None
+    progress: bool = True
 PAPER = {20: (1677, 452), 50: (221, 136), 100: (93, 6.5), 200: (90, 4.2)}
 
 
@@ -51,8 +68,6 @@ def summarise(results: dict[int, list[dict]], labels: int) -> dict:
 
 
 def save_curves(path: Path, results: dict[int, list[dict]], title: str) -> None:
-    from jaxgan import plots
-
     plt = plots.plt
     fig, ax = plt.subplots(figsize=(6, 3.8), dpi=110)
     for s, h in sorted(results.items()):
@@ -71,25 +86,18 @@ def save_curves(path: Path, results: dict[int, list[dict]], title: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="improved_gan_ssl_mnist.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                        help="several labelled subsets (each also seeds its run); default: --seed")
-    parser.add_argument("--out", default=None, help="output folder (default: runs/ssl-mnist-<labels>)")
-    parser.add_argument("--no-progress", action="store_true")
-    add_config_flags(parser, CONFIG)
-    args = parser.parse_args(argv)
-    cfg = SSLConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SSLConfig)})
-    out = Path(args.out or f"runs/ssl-mnist-{cfg.labels}")
-    seeds = args.seeds or [cfg.seed]
-    from jaxgan import ssl
-
+    cfg, opts = flags.parse(CONFIG, argv, prog="improved_gan_ssl_mnist.py",
+                            description=__doc__.split("\n\n")[0], extra=Options())
+    out = Path(opts.out or f"runs/ssl-mnist-{cfg.labels}")
+    seeds = list(opts.seeds) or [cfg.seed]
     results = {}
     for s in seeds:
-        run_cfg = dataclasses.replace(cfg, seed=s, label_seed=s if args.seeds else cfg.label_seed)
+        run_cfg = dataclasses.replace(cfg, seed=s, label_seed=s if opts.seeds else cfg.label_seed)
         print(f"improved_gan_ssl_mnist: {cfg.labels} labels, seed {s} -> {out / f'seed{s}'}",
               file=sys.stderr)
-        _, _, history = ssl.train(run_cfg, out / f"seed{s}", progress=not args.no_progress)
-        results[s] = history
+        run = runs.train(run_cfg, out / f"seed{s}", progress=opts.progress)
+        results[s] = [r for r in plots.read_metrics(run.run_dir / "metrics.jsonl")
+                      if "test_error" in r]
     summary = summarise(results, cfg.labels)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

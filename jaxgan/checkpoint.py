@@ -7,39 +7,11 @@ that step, the epoch and what the loop needs to continue its figures.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
-
-from jaxgan.configs import differences
-
-
-def run_directory(path: str | Path) -> Path:
-    """The run folder a user named: the ``--out`` of a run, or its ``checkpoints/``."""
-    run_dir = Path(path)
-    if run_dir.name == "checkpoints":
-        run_dir = run_dir.parent
-    if not (run_dir / "config.json").exists():
-        raise FileNotFoundError(f"{run_dir} has no config.json: is it the --out of a jaxgan run?")
-    return run_dir
-
-
-def check_run_folder(out: Path, cfg: Any, *, resume: bool, load_config: Callable) -> None:
-    """Refuses, before any data is loaded, to mix two runs up in ``out``: without ``resume``
-    a folder that already holds a run; with it, a config (a dataclass) that differs from the
-    saved one (read by ``load_config``) in anything but the run's length."""
-    if resume:
-        saved = load_config(out / "config.json")
-        diff = differences(dataclasses.asdict(saved), dataclasses.asdict(cfg))
-        if set(diff) - {"epochs", "steps"}:
-            raise ValueError(f"--resume with a config that differs from {out / 'config.json'} "
-                             f"in {diff}; only --epochs / --steps may change on resume")
-    elif (out / "checkpoints").exists():
-        raise FileExistsError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out")
 
 
 class Checkpointer:

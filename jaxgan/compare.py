@@ -29,12 +29,15 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxgan import configs, plots
+from jaxgan import configs, loop, plots
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.data import load_dataset
+from jaxgan.data import load_dataset, mixtures
+from jaxgan.methods.gan import generate, score_samples
+from jaxgan.nets.build import MLP_ARCHS
+from jaxgan.noise import sample_z
 from jaxgan.objectives import get_objective
-from jaxgan.state import MLP_ARCHS, init_state
-from jaxgan.step import make_sampler, make_train_step, sample_z
+from jaxgan.state import init_state
+from jaxgan.step import make_sampler, make_step
 
 # Short names for switches, so a list reads "nsgan+fm,nsgan+mbd".
 ALIASES = {
@@ -47,12 +50,15 @@ ALIASES = {
 
 # Methods of jaxgan that are not a G/D objective, so not an entry: what to run instead.
 ELSEWHERE = {
-    name: "GLO has no discriminator and needs a finite dataset (a latent per example): run "
-    "`python experiments/glo_mnist.py` (`jaxgan.glo`), which reports its samples' FID"
+    name: "GLO has no discriminator and needs a finite dataset (a latent per example): train "
+    "it with `jaxgan train --config glo_mnist` and score it with `jaxgan eval --checkpoint "
+    "RUN`, or run `python experiments/glo_mnist.py`"
     for name in ("glo", "lap1")
 } | {
     name: "the semi-supervised K+1 GAN trains a classifier from few labels and is judged by "
-    "its test error: run `python experiments/improved_gan_ssl_mnist.py` (`jaxgan.ssl`)"
+    "its test error: train it with `jaxgan train --config ssl_mnist` (its test error is in "
+    "metrics.jsonl; `jaxgan eval --checkpoint RUN`), or run "
+    "`python experiments/improved_gan_ssl_mnist.py`"
     for name in ("ssl", "semi-supervised")
 }
 
@@ -116,8 +122,8 @@ def parse_entry(entry: str, base: configs.TrainConfig) -> configs.TrainConfig:
     if name in ELSEWHERE:
         raise ValueError(f"{entry!r}: {ELSEWHERE[name]}")
     get_objective(name)  # an unknown name lists the valid ones
-    fields = {f.name: f for f in dataclasses.fields(base)}
     types = configs.field_types(type(base))
+    fields = types
     overrides: dict = {"objective": name}
     for mod in mods:
         mod = ALIASES.get(mod, mod)
@@ -134,7 +140,7 @@ def parse_entry(entry: str, base: configs.TrainConfig) -> configs.TrainConfig:
             overrides[key] = True
         else:
             overrides[key] = (value.lower() in ("1", "true", "yes")) if t is bool else t(value)
-    return dataclasses.replace(base, **overrides)
+    return configs.replace(base, **overrides)
 
 
 def stack(trees):
@@ -162,15 +168,14 @@ class _SeedBatches:
     def __init__(self, data, batch_size: int, seeds: int, start: int = 0):
         self.data, self.seeds, self.batch_size = data, seeds, batch_size
         if data.is_mixture:
-            from jaxgan.data.mixtures import sample_mixture
-
             keys = jnp.stack([jax.random.key(s) for s in range(seeds)])
             centres, std = jnp.asarray(data.centres), float(data.std)
 
             @jax.jit
             def draw(step):
                 def one(key):
-                    x, y = sample_mixture(jax.random.fold_in(key, step), batch_size, centres, std)
+                    x, y = mixtures.sample_mixture(jax.random.fold_in(key, step), batch_size, centres,
+                                                   std)
                     return {"x": x, "y": y}
 
                 return jax.vmap(one)(keys)
@@ -202,7 +207,8 @@ def seeds_vmapped(cfg: configs.TrainConfig) -> bool:
 
 def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,
                 eval_every: int, evaluate, bar=None, checkpoint: Checkpointer | None = None):
-    """Trains seeds ``0..seeds-1`` of one config together.
+    """Trains seeds ``0..seeds-1`` of one config together, through the one host loop
+    (`jaxgan.loop.run`: the same logging, non-finite stop and checkpoint cadence as a run).
 
     With a ``checkpoint``, the stacked state, the records so far and the time spent are saved
     at every evaluation, and a run found there is continued from its latest save (to a larger
@@ -212,7 +218,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     Returns:
       ``(stacked final state, networks, loss records, evaluation records, seconds)``.
     """
-    built = [init_state(dataclasses.replace(cfg, seed=s), data.example_shape, data.num_classes)
+    built = [init_state(configs.replace(cfg, seed=s), data.example_shape, data.num_classes)
              for s in range(seeds)]
     nets = built[0][0]
     config = json.loads(cfg.to_json())  # what a checkpoint records, and a resume must match
@@ -220,8 +226,8 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     restored = None
     if checkpoint is not None and checkpoint.latest_step() is not None:
         restored, meta = checkpoint.restore(stack([s for _, s in built]))
-        now = config | {"seeds": seeds}
-        then = meta["config"] | {"seeds": meta["seeds"]}
+        now = configs.flat_dict(cfg) | {"seeds": seeds}
+        then = configs.flat_dict(configs.from_dict(meta["config"])) | {"seeds": meta["seeds"]}
         differ = configs.differences(then, now)
         if differ:
             raise ValueError(
@@ -233,13 +239,11 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
             raise ValueError(f"{checkpoint.directory} is at step {meta['step']}, past "
                              f"--steps {steps}: pass --steps {meta['step']} or more")
         start, losses, evals, before = meta["step"], meta["losses"], meta["evals"], meta["seconds"]
-    objective = get_objective(cfg.objective)
-    n_critic = objective.n_critic if cfg.n_critic is None else cfg.n_critic
-    raw = make_train_step(objective, nets, z_dist=cfg.z_dist, n_critic=n_critic, jit=False)
+    raw, n_critic = make_step(cfg, nets, jit=False)
     if seeds_vmapped(cfg):
         state = stack([s for _, s in built]) if restored is None else restored
         step = jax.jit(jax.vmap(raw), donate_argnums=0)
-        stacked = lambda state: state  # noqa: E731
+        stacked = None
     else:
         # A list of per-seed states, stacked only to evaluate, save and return.
         state = ([s for _, s in built] if restored is None
@@ -251,47 +255,32 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
             out = [one(s, _unstack(batch, i)) for i, s in enumerate(states)]
             return [o[0] for o in out], stack([o[1] for o in out])
 
-    batches = _SeedBatches(data, cfg.batch_size * n_critic, seeds, start=start)
-    window, seconds = [], before
+    interval = eval_every or steps
+    t0 = time.perf_counter()
+    seconds = before
+
+    def on_epoch(state, epoch):
+        nonlocal seconds
+        done = min(epoch * interval, steps)
+        evals.append({"step": done, "metrics": evaluate(nets, stack(state) if stacked else state,
+                                                         cfg)})
+        # Up to the last evaluation, which is what a checkpoint records: a finished run
+        # read back reports the same seconds as the run did.
+        seconds = before + time.perf_counter() - t0
+
     if bar is not None:
         bar.update(start)
-    t0 = time.perf_counter()
-
-    def flush(n: int, at: int):
-        # Only metrics of steps dispatched before the latest one are fetched (no stall).
-        host = jax.device_get(window[:n])
-        del window[:n]
-        record = {"step": at}
-        for k in host[0]:
-            record[k] = np.mean([m[k] for m in host], axis=0).tolist()  # one value per seed
-        losses.append(record)
-        if bar is not None:
-            bar.set_postfix(d_loss=f"{np.mean(record['d_loss']):.3g}",
-                            g_loss=f"{np.mean(record['g_loss']):.3g}")
-
-    for t in range(start, steps):
-        state, metrics = step(state, next(batches))
-        window.append(metrics)
-        if bar is not None:
-            bar.update(1)
-        done = t + 1
-        if len(window) > log_every:
-            flush(log_every, t)
-        # A periodic evaluation less than half an interval before the final one is skipped.
-        if (eval_every and done % eval_every == 0 and steps - done >= eval_every / 2) or done == steps:
-            if window:
-                flush(len(window), done)
-            evals.append({"step": done, "metrics": evaluate(nets, stacked(state), cfg)})
-            # Up to the last evaluation, which is what a checkpoint records: a finished run
-            # read back reports the same seconds as the run did.
-            seconds = before + time.perf_counter() - t0
-            if checkpoint is not None:
-                checkpoint.save(done, stacked(state), {
-                    "config": config, "seeds": seeds, "step": done,
-                    "losses": losses, "evals": evals, "seconds": seconds})
-    if checkpoint is not None:
-        checkpoint.wait()
-    return stacked(state), nets, losses, evals, seconds
+    state = loop.run(
+        state, step, _SeedBatches(data, cfg.batch_size * n_critic, seeds, start=start),
+        start=start, total_steps=steps, steps_per_epoch=interval, checkpointer=checkpoint,
+        on_epoch=on_epoch, log_every=log_every,
+        # Wall-clock time restarts with a resumed loop; the per-seed losses are what compare.
+        on_record=lambda r: losses.append({k: v for k, v in r.items() if k != "time"}),
+        meta=lambda done: {"config": config, "seeds": seeds, "step": done, "losses": losses,
+                           "evals": evals, "seconds": seconds},
+        export=stacked, skip_late_boundary=True, bar=bar, progress=bar is not None,
+    )
+    return (stack(state) if stacked else state), nets, losses, evals, seconds
 
 
 def _folder_name(entry: str) -> str:
@@ -305,24 +294,15 @@ def _unstack(state, i):
 
 def make_evaluator(dataset: str, data_dir: str | None):
     """``evaluate(nets, stacked_state, cfg) -> [metrics of seed 0, seed 1, ...]``."""
-    from jaxgan import evaluate as ev
-    from jaxgan.sampling import generate
-
-    mixture = dataset in configs.MIXTURES
+    n = MIXTURE_EVAL_SAMPLES if dataset in configs.MIXTURES else IMAGE_EVAL_SAMPLES
 
     def run(nets, state, cfg):
         seeds = jax.tree.leaves(state.step)[0].shape[0]
         out = []
         for i in range(seeds):
-            n = MIXTURE_EVAL_SAMPLES if mixture else IMAGE_EVAL_SAMPLES
             # The same evaluation noise for every objective and seed.
             x, y = generate(nets, _unstack(state, i), n, seed=99_991, z_dist=cfg.z_dist)
-            if mixture:
-                out.append(ev.score_mixture(x, dataset))
-            else:
-                r = ev.score_images(x, dataset, data_dir, labels=y, anchors=False,
-                                    per_class=False, progress=False)
-                out.append(r["samples"])
+            out.append(score_samples(x, y, cfg))
         return out
 
     return run
@@ -458,10 +438,8 @@ def write_report(results: dict, samples: dict, out: Path, data, command: str | N
 
 
 def _figure(samples: dict, path: Path, data, rows, keys) -> None:
-    import matplotlib.pyplot as plt
-
     n = len(samples)
-    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.6), dpi=110, squeeze=False)
+    fig, axes = plots.plt.subplots(1, n, figsize=(3.4 * n, 3.6), dpi=110, squeeze=False)
     for ax, (entry, x), row in zip(axes[0], samples.items(), rows):
         label = entry + "".join(
             f"\n{k} {row[k][0]:.3g}" for k in keys[:2]
@@ -476,13 +454,11 @@ def _figure(samples: dict, path: Path, data, rows, keys) -> None:
     fig.suptitle("seed 0 of each objective, same noise; numbers: mean over seeds", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     fig.savefig(path)
-    plt.close(fig)
+    plots.plt.close(fig)
 
 
 def _loss_figure(results: dict, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), dpi=110)
+    fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.2), dpi=110)
     for entry, run in results["runs"].items():
         steps = [r["step"] for r in run["losses"]]
         for ax, key in zip(axes, ("d_loss", "g_loss")):
@@ -493,18 +469,15 @@ def _loss_figure(results: dict, path: Path) -> None:
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
+    plots.plt.close(fig)
 
 
 def metrics_figure(results: dict, keys: list[str], path: Path) -> None:
     """Each metric against training steps: seed mean +- standard error per objective, and
     each seed as a thin line (seeds can converge at different steps, which a mean smooths
     into a slow climb)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import EngFormatter
-
     keys = [k for k in keys if k != "kid_std"]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.0), dpi=110,
+    fig, axes = plots.plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.0), dpi=110,
                              squeeze=False)
     for entry, run in results["runs"].items():
         steps = [e["step"] for e in run["evals"]]
@@ -518,11 +491,11 @@ def metrics_figure(results: dict, keys: list[str], path: Path) -> None:
         ax.set_title(k, fontsize=9)
         ax.set_xlabel("step")
         # "80k" rather than "80000": six-digit step labels run into each other.
-        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.xaxis.set_major_formatter(plots.EngFormatter(sep=""))
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
+    plots.plt.close(fig)
 
 
 def command_line(argv: list[str]) -> str:

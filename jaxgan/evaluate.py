@@ -22,11 +22,6 @@ from jaxgan.metrics import (
 
 IMAGE_METRICS = ("fid", "kid_mean", "kid_std", "score", "precision", "recall", "class_entropy")
 MODE_METRICS = ("modes_covered", "high_quality", "reverse_kl")
-# PacGAN's protocol scores 2,500 samples of a 2-D mixture.
-MIXTURE_SAMPLES = 2_500
-# Evaluations during training use fewer samples than the final 10,000 (FID is biased upwards
-# at small n, so compare numbers at equal n only).
-EPOCH_EVAL_SAMPLES = 5_000
 
 
 @functools.lru_cache(maxsize=2)  # a run evaluating every epoch loads its data once
@@ -129,27 +124,6 @@ def format_table(result: dict) -> str:
             lines.append(f"| {k} | {pc['n'][k]} | {pc['accuracy'][k]:.4f} | {pc['fid'][k]:.4g} "
                          f"| {pc['real_fid'][k]:.4g} |")
     return "\n".join(lines)
-
-
-def evaluate_run(run_dir: str | Path, *, n: int = 10_000, data_dir: str | None = None, seed: int = 0,
-                 progress: bool = True) -> dict:
-    """Samples a run's generator and scores it; writes ``eval.json`` in the run folder."""
-    from jaxgan.sampling import generate
-    from jaxgan.train import load_run
-
-    cfg, nets, state = load_run(run_dir)
-    mixture = cfg.dataset in MIXTURES
-    n = MIXTURE_SAMPLES if mixture else n
-    x, y = generate(nets, state, n, seed=seed + 12_345, z_dist=cfg.z_dist)
-    if mixture:
-        result = {"samples": score_mixture(x, cfg.dataset)}
-    else:
-        result = score_images(
-            x, cfg.dataset, data_dir or cfg.data_dir, labels=y, seed=seed, progress=progress
-        )
-    result.update(run=str(run_dir), step=int(state.step), n=n)
-    Path(run_dir, "eval.json").write_text(json.dumps(result, indent=2))
-    return result
 
 
 def evaluate_samples(path: str | Path, dataset: str, *, data_dir: str | None = None, seed: int = 0,

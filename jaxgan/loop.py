@@ -1,9 +1,11 @@
-"""The host loop: steps, a progress bar, metrics.jsonl, per-epoch hooks and checkpoints.
+"""The host loop: steps, a progress bar, metrics.jsonl, periodic hooks and checkpoints.
 
-It takes any state, step function and batch stream, and knows nothing of which method made
-them. It never waits on the device inside the hot loop: metrics stay on device and are
-fetched in windows one step behind the step being dispatched (the JAX training cookbook's
-advice), so the host runs ahead while the previous step computes.
+One loop for every method and for one seed or a stack of seeds (`jaxgan.compare`): it takes
+any state, step function and batch stream, and knows nothing of which method made them. It
+never waits on the device inside the hot loop: metrics stay on device and are fetched in
+windows one step behind the step being dispatched (the JAX training cookbook's advice), so
+the host runs ahead while the previous step computes. A metric of a stacked state is an
+array with one value per seed; its record holds the list.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ class NonFiniteError(FloatingPointError):
     """A metric became NaN or infinite: training diverged."""
 
 
-def _summarise(window: list[dict], step: int, elapsed: float) -> dict:
+def summarise(window: list[dict], step: int, elapsed: float) -> dict:
+    """The mean of a window of step metrics (per seed for stacked ones) as one record;
+    raises `NonFiniteError` if any value in the window is NaN or infinite."""
     host = jax.device_get(window)
     record = {"step": step, "time": round(elapsed, 3)}
     for k in host[0]:
-        record[k] = float(np.mean([m[k] for m in host]))
-    bad = [k for k in host[0] if not all(math.isfinite(float(m[k])) for m in host)]
+        record[k] = np.mean([m[k] for m in host], axis=0).tolist()
+    bad = [k for k in host[0] if not all(np.all(np.isfinite(m[k])) for m in host)]
     if bad:
         raise NonFiniteError(
             f"non-finite {', '.join(bad)} by step {step}: training diverged. Try a lower "
@@ -46,55 +50,81 @@ def run(
     *,
     total_steps: int,
     steps_per_epoch: int,
-    out_dir: str | Path,
+    start: int | None = None,
+    out_dir: str | Path | None = None,
     checkpointer: Checkpointer | None = None,
     on_epoch: Callable[[Any, int], dict | None] | None = None,
+    on_record: Callable[[dict], None] | None = None,
     log_every: int = 50,
-    meta: dict | None = None,
+    meta: dict | Callable[[int], dict] | None = None,
+    export: Callable[[Any], Any] | None = None,
+    skip_late_boundary: bool = False,
     desc: str = "train",
     progress: bool = True,
+    bar: tqdm | None = None,
 ) -> Any:
-    """Runs ``train_step`` from ``state.step`` to ``total_steps``.
+    """Runs ``train_step`` from step ``start`` (default ``state.step``) to ``total_steps``.
 
     Args:
-      state: a pytree with an integer ``step`` field (a resumed state continues from it).
-      train_step: ``(state, batch) -> (state, metrics)``, metrics a dict of scalars.
-      batches: yields the batch of each step from ``state.step`` on.
+      state: the state (a pytree; a resumed state continues from its step).
+      train_step: ``(state, batch) -> (state, metrics)``, metrics a dict of arrays.
+      batches: yields the batch of each step from ``start`` on.
       total_steps: the step to stop at.
-      steps_per_epoch: every this many steps: ``on_epoch(state, epoch)`` and a checkpoint.
-      out_dir: ``metrics.jsonl`` is appended to here.
-      checkpointer: where epoch-end and final checkpoints go (none if ``None``).
+      steps_per_epoch: every this many steps, and at the end: ``on_epoch(state, epoch)`` and
+        a checkpoint (an "epoch" is any evaluation interval: `jaxgan.compare` passes its
+        ``eval_every``).
+      start: the first step's number, where ``state.step`` cannot say (a list of states).
+      out_dir: ``metrics.jsonl`` is appended to here (none if ``None``).
+      checkpointer: where the periodic and final checkpoints go (none if ``None``).
       on_epoch: a hook for figures and evaluation, called with the epoch just finished; a
         dict it returns is written to ``metrics.jsonl`` with the step and epoch.
-      log_every: steps per metrics line (the mean of the window).
-      meta: JSON metadata saved with each checkpoint.
-      progress: show a tqdm bar with the latest losses.
+      on_record: called with every metrics record (the mean of a window).
+      log_every: steps per metrics record.
+      meta: JSON metadata saved with each checkpoint, or ``step -> metadata``.
+      export: what of the state a checkpoint saves (default: the state itself).
+      skip_late_boundary: skip a periodic hook less than half an interval before the final
+        one (a comparison's last two evaluations would be nearly the same).
+      desc, progress: the tqdm bar's label, and whether to show it.
+      bar: an open tqdm bar to advance instead (a comparison's bar over all its runs).
 
     Returns:
       The final state.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    start = int(state.step)
+    start = int(state.step) if start is None else start
     window: list[dict] = []
     t0 = time.perf_counter()
+    log = None
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        log = open(Path(out_dir) / "metrics.jsonl", "a")
+    own_bar = bar is None
+    if own_bar:
+        bar = tqdm(total=total_steps, initial=start, desc=desc, disable=not progress,
+                   dynamic_ncols=True)
 
-    def save(step: int):
-        if checkpointer is not None:
-            checkpointer.save(step, state, {**(meta or {}), "step": step})
-
-    with open(out_dir / "metrics.jsonl", "a") as log, tqdm(
-        total=total_steps, initial=start, desc=desc, disable=not progress, dynamic_ncols=True
-    ) as bar:
-
-        def flush(n: int, step: int):
-            # Only metrics of steps that were dispatched before the latest one are fetched.
-            record = _summarise(window[:n], step, time.perf_counter() - t0)
-            del window[:n]
+    def write(record: dict):
+        if log is not None:
             log.write(json.dumps(record) + "\n")
             log.flush()
-            bar.set_postfix({k: f"{record[k]:.3g}" for k in ("d_loss", "g_loss", "loss") if k in record})
 
+    def flush(n: int, step: int):
+        # Only metrics of steps that were dispatched before the latest one are fetched.
+        record = summarise(window[:n], step, time.perf_counter() - t0)
+        del window[:n]
+        write(record)
+        if on_record is not None:
+            on_record(record)
+        bar.set_postfix({k: f"{np.mean(record[k]):.3g}"
+                         for k in ("d_loss", "g_loss", "loss") if k in record})
+
+    def boundary(done: int) -> bool:
+        if done == total_steps:
+            return True
+        if done % steps_per_epoch:
+            return False
+        return not skip_late_boundary or total_steps - done >= steps_per_epoch / 2
+
+    try:
         for step in range(start, total_steps):
             state, metrics = train_step(state, next(batches))
             window.append(metrics)
@@ -102,16 +132,23 @@ def run(
             if len(window) > log_every:
                 flush(log_every, step)
             done = step + 1
-            if done % steps_per_epoch == 0 or done == total_steps:
+            if boundary(done):
                 if window:
                     flush(len(window), done)
                 if on_epoch is not None:
                     epoch = math.ceil(done / steps_per_epoch)
                     extra = on_epoch(state, epoch)
                     if extra:
-                        log.write(json.dumps({"step": done, "epoch": epoch, **extra}) + "\n")
-                        log.flush()
-                save(done)
+                        write({"step": done, "epoch": epoch, **extra})
+                if checkpointer is not None:
+                    saved = state if export is None else export(state)
+                    info = meta(done) if callable(meta) else {**(meta or {}), "step": done}
+                    checkpointer.save(done, saved, info)
+    finally:
+        if log is not None:
+            log.close()
+        if own_bar:
+            bar.close()
     if checkpointer is not None:
         checkpointer.wait()
     return state

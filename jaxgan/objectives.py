@@ -148,3 +148,20 @@ def get_objective(name: str) -> Objective:
     except KeyError:
         valid = ", ".join(sorted(OBJECTIVES))
         raise ValueError(f"unknown objective {name!r}; valid objectives: {valid}") from None
+
+
+def resolve(cfg) -> tuple[Objective, int, str]:
+    """What a GAN config's objective means for its step and networks, decided once:
+    ``(objective, n_critic, d_norm)``.
+
+    The objective has the config's one-sided label smoothing folded into its D loss (the
+    only technique that changes a loss's hyperparameter); ``n_critic`` and the DCGAN D's
+    normalisation are the config's where it sets them, else the objective's own (5 critic
+    steps and layer norm for wgan-gp; 1 and batch norm otherwise).
+    """
+    objective = get_objective(cfg.objective)
+    n_critic = objective.n_critic if cfg.n_critic is None else cfg.n_critic
+    if n_critic < 1:
+        raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+    d_norm = objective.d_norm if cfg.d_norm is None else cfg.d_norm
+    return objective.with_label_smoothing(cfg.techniques.label_smoothing), n_critic, d_norm

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import EngFormatter, LogFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -72,8 +73,6 @@ def save_scatter(
 
 def log_y(ax) -> None:
     """A log y axis whose ticks read as plain numbers (2, 3, 10), not as 2 x 10^0."""
-    from matplotlib.ticker import LogFormatter
-
     ax.set_yscale("log")
     # LogFormatter labels the minor ticks only where the axis spans few decades, as the
     # default does, but as plain numbers.
@@ -87,24 +86,66 @@ def read_metrics(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def save_loss_curves(path: str | Path, records: list[dict], *, title: str = ""):
-    """Plots D and G losses, and mean D output on real and fake data, against the step."""
-    rows = [r for r in records if "d_loss" in r]
+def save_curves(
+    path: str | Path,
+    records: list[dict],
+    panels: list[tuple[str, list[tuple[str, str]]]],
+    *,
+    title: str = "",
+    x: str = "step",
+    log: bool = False,
+    smooth: bool = False,
+    scale: float = 1.0,
+    ylabel: str | None = None,
+) -> None:
+    """Curves of ``metrics.jsonl`` records against ``x``, one panel per ``(panel title,
+    [(key, label), ...])``; ``title`` heads the first panel.
+
+    Records without the first panel's first key (evaluation lines, or training lines in an
+    evaluation plot) are skipped. ``log``: a log y axis; ``smooth``: a moving mean of 9 beside
+    each noisy curve; ``scale`` multiplies values (100 for percentages).
+    """
+    first = panels[0][1][0][0]
+    rows = [r for r in records if first in r]
     if not rows:
         return
-    step = [r["step"] for r in rows]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=110)
-    for key, label in (("d_loss", "D loss"), ("g_loss", "G loss")):
-        a1.plot(step, [r[key] for r in rows], label=label)
-    for key, label in (("d_real", "D(real)"), ("d_fake", "D(G(z))")):
-        a2.plot(step, [r[key] for r in rows], label=label)
-    a1.set_xlabel("step")
-    a2.set_xlabel("step")
-    a1.legend()
-    a2.legend()
-    a1.set_title(title or "losses", fontsize=9)
-    a2.set_title("mean D output", fontsize=9)
+    xs = np.array([r[x] for r in rows])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels) + 0.5 * (len(panels) == 1),
+                                                      3.2 + 0.3 * (len(panels) == 1)),
+                             dpi=110, squeeze=False)
+    for ax, (name, curves) in zip(axes[0], panels):
+        for key, label in curves:
+            y = scale * np.array([r.get(key, np.nan) for r in rows], np.float64)
+            ax.plot(xs, y, alpha=0.4 if smooth else 1.0, label=label,
+                    **({} if smooth or len(xs) > 40 else {"marker": "o", "ms": 3}))
+            k = min(len(y), 9)
+            if smooth and k > 2:
+                ax.plot(xs[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"),
+                        label=f"moving mean of {k}")
+        ax.set_xlabel(x)
+        if ylabel:
+            ax.set_ylabel(ylabel)
+        if log:
+            log_y(ax)
+            ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(name, fontsize=9)
+    axes[0, 0].set_title(title or panels[0][0], fontsize=9)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+# The panels of a GAN run's loss_curve.png.
+GAN_CURVES = [("losses", [("d_loss", "D loss"), ("g_loss", "G loss")]),
+              ("mean D output", [("d_real", "D(real)"), ("d_fake", "D(G(z))")])]
+
+
+def save_samples(path: Path, x: np.ndarray, centres: np.ndarray | None = None, title: str = "",
+                 rows: int | None = None) -> None:
+    """A grid for images (``rows`` rows), a scatter over the real ``centres`` for 2-D points."""
+    if x.ndim == 2:
+        save_scatter(path, x, centres, title=title)
+    else:
+        save_image_grid(path, x, rows=rows, scale=2 if x.shape[1] <= 32 else 1)

@@ -1,8 +1,8 @@
 """`make_train_step`: one jitted function ``(GANState, batch) -> (GANState, metrics)``.
 
 A GAN variant is not a trainer: it is a choice of networks, objective and techniques
-(Salimans et al. 2016, `jaxgan.techniques`) that this factory composes into a single step (Goodfellow et al. 2014, Algorithm 1: ``k`` D updates, then one G
-update). All randomness derives from ``fold_in(state.key, state.step)``, so the same seed gives
+(Salimans et al. 2016, `jaxgan.configs.Techniques`) that this factory composes into a single
+step (Goodfellow et al. 2014, Algorithm 1: ``k`` D updates, then one G update). All randomness derives from ``fold_in(state.key, state.step)``, so the same seed gives
 the same bits and a resumed run continues exactly where an uninterrupted one would be.
 """
 
@@ -17,21 +17,15 @@ import optax
 from flax import nnx
 
 from jaxgan import losses
-from jaxgan import techniques as techniques_lib
-from jaxgan.objectives import Objective
-from jaxgan.state import GANState, Networks, apply, call
-from jaxgan.techniques import Techniques, layer_features
+from jaxgan.averaging import history_penalty, running_mean_update
+from jaxgan.configs import Techniques
+from jaxgan.functional import apply, call
+from jaxgan.nets.features import layer_features
+from jaxgan.noise import sample_z
+from jaxgan.objectives import Objective, resolve
+from jaxgan.state import GANState, Networks
 
 Array = jax.Array
-
-
-def sample_z(key: Array, shape: tuple[int, ...], dist: str = "normal") -> Array:
-    """Latent noise. DCGAN draws z uniformly from [-1, 1] (Radford et al. 2015, Fig. 1)."""
-    if dist == "normal":
-        return jax.random.normal(key, shape)
-    if dist == "uniform":
-        return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
-    raise ValueError(f"unknown latent distribution {dist!r}; valid: normal, uniform")
 
 
 def _mean_output(logits: Array, objective: Objective) -> Array:
@@ -43,27 +37,27 @@ def make_train_step(
     objective: Objective,
     nets: Networks,
     *,
+    n_critic: int = 1,
+    techniques: Techniques = Techniques(),
     z_dist: str = "normal",
-    n_critic: int | None = None,
-    techniques: Techniques | None = None,
     jit: bool = True,
 ) -> Callable[[GANState, dict], tuple[GANState, dict]]:
     """Builds the train step for one objective and one pair of networks.
 
     Args:
-      objective: the (D loss, G loss) pair.
+      objective: the (D loss, G loss) pair, label smoothing already folded in
+        (`jaxgan.objectives.resolve`; `make_step` resolves a config).
       nets: static graph definitions and optimisers from `jaxgan.state.split_networks`.
-      z_dist: ``"normal"`` or ``"uniform"`` latent noise.
-      n_critic: D updates per G update (Algorithm 1's ``k``; default: the objective's own, 5
-        for WGAN-GP, else 1). Each D update takes its own slice of real data, so
-        ``batch["x"]`` holds ``n_critic * B`` examples.
-      techniques: the loss techniques of Salimans et al. 2016 (`jaxgan.techniques`); default
-        ``nets.techniques``, which `jaxgan.state.init_state` sets from the config. Feature
-        matching replaces the objective's G loss (real features from the step's last D slice,
-        both batches through D in train mode); label smoothing replaces the real target of
-        D's loss; historical averaging adds ``weight * ||theta - mean||^2`` to each player's
-        loss and advances the means in ``state.extra`` after every update (each D update
-        counts). Minibatch discrimination and virtual batch norm live in the networks.
+      n_critic: D updates per G update (Algorithm 1's ``k``). Each D update takes its own
+        slice of real data, so ``batch["x"]`` holds ``n_critic * B`` examples.
+      techniques: the loss techniques of Salimans et al. 2016 (`jaxgan.configs.Techniques`).
+        Feature matching replaces the objective's G loss (real features from the step's last
+        D slice, both batches through D in train mode); historical averaging adds
+        ``weight * ||theta - mean||^2`` to each player's loss and advances the means in
+        ``state.extra`` after every update (each D update counts). Minibatch discrimination
+        and virtual batch norm live in the networks (`jaxgan.nets.build`); label smoothing in
+        the objective.
+      z_dist: latent noise (`jaxgan.noise.sample_z`).
       jit: compile with ``jax.jit(donate_argnums=0)`` (the state's buffers are reused).
 
     Returns:
@@ -71,11 +65,9 @@ def make_train_step(
       losses, mean D output on real and fake data, and gradient norms (with historical
       averaging also both unweighted penalties, ``d_hist_penalty`` and ``g_hist_penalty``).
     """
-    n_critic = objective.n_critic if n_critic is None else n_critic
     if n_critic < 1:
         raise ValueError(f"n_critic must be >= 1, got {n_critic}")
-    tech = nets.techniques if techniques is None else techniques
-    objective = objective.with_label_smoothing(tech.label_smoothing)
+    tech = techniques
     hist_weight = tech.historical_avg
 
     def generate(params, stats, key, n):
@@ -122,7 +114,7 @@ def make_train_step(
             loss = loss + objective.gradient_penalty * jnp.mean(gp)
         penalty = jnp.zeros(())
         if hist_weight:
-            penalty = techniques_lib.history_penalty(d_params, d_hist)
+            penalty = history_penalty(d_params, d_hist)
             loss = loss + hist_weight * penalty
         return loss, (d_stats, real_logits, fake_logits, penalty)
 
@@ -139,7 +131,7 @@ def make_train_step(
             loss = jnp.mean(objective.g_loss(fake_logits))
         penalty = jnp.zeros(())
         if hist_weight:
-            penalty = techniques_lib.history_penalty(g_params, g_hist)
+            penalty = history_penalty(g_params, g_hist)
             loss = loss + hist_weight * penalty
         return loss, (g_stats, penalty)
 
@@ -178,7 +170,7 @@ def make_train_step(
             updates, d_opt = nets.d_tx.update(d_grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
             if hist_weight:
-                extra["d_hist"] = techniques_lib.history_update(extra["d_hist"], d_params)
+                extra["d_hist"] = running_mean_update(extra["d_hist"], d_params)
 
         # Feature matching's real batch: the last D update's slice.
         last = slice((n_critic - 1) * n, n_critic * n)
@@ -189,7 +181,7 @@ def make_train_step(
         updates, g_opt = nets.g_tx.update(g_grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
         if hist_weight:
-            extra["g_hist"] = techniques_lib.history_update(extra["g_hist"], g_params)
+            extra["g_hist"] = running_mean_update(extra["g_hist"], g_params)
 
         new_state = state.replace(
             step=state.step + 1,
@@ -215,6 +207,16 @@ def make_train_step(
         return new_state, metrics
 
     return jax.jit(train_step, donate_argnums=0) if jit else train_step
+
+
+def make_step(cfg, nets: Networks, *, jit: bool = True):
+    """The train step of a GAN config: its objective, ``n_critic`` and techniques resolved
+    once (`jaxgan.objectives.resolve`). Returns ``(step, n_critic)``: a step consumes
+    ``n_critic * batch_size`` real examples."""
+    objective, n_critic, _ = resolve(cfg)
+    step = make_train_step(objective, nets, n_critic=n_critic, techniques=cfg.techniques,
+                           z_dist=cfg.z_dist, jit=jit)
+    return step, n_critic
 
 
 def make_sampler(nets: Networks) -> Callable:

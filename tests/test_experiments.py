@@ -4,11 +4,20 @@ import runpy
 import sys
 from pathlib import Path
 
+import json
+
+import jax
 import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import cli
+from jaxgan import cli, runs
+from jaxgan.configs import LSGANMnistConfig
+from jaxgan.data import load_dataset
+from jaxgan.functional import apply
+from jaxgan.methods import glo
+from jaxgan.state import init_state
+from jaxgan.step import make_step
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
@@ -65,15 +74,9 @@ def test_lsgan_generator_learns_the_digits_mean_image(mnist_dir):
     # to the fake batch's mean image and G stayed grey noise. The mean of G's pixels must move
     # from ~0 (tanh of small inputs) towards MNIST's mostly black mean (about -0.74); with the
     # FC BatchNorm it stayed near -0.08 for 160 steps, without it it passed -0.2 within 40.
-    from jaxgan.configs import LSGANMnistConfig
-    from jaxgan.data import load_dataset
-    from jaxgan.objectives import get_objective
-    from jaxgan.state import apply, init_state
-    from jaxgan.step import make_train_step
-
     data = load_dataset("mnist", data_dir=str(mnist_dir))
     nets, state = init_state(LSGANMnistConfig(), data.example_shape)
-    step = make_train_step(get_objective("lsgan"), nets)
+    step, _ = make_step(LSGANMnistConfig(), nets)
     batches = data.batches(64, seed=0)
     z = np.random.default_rng(0).normal(size=(64, nets.z_dim)).astype(np.float32)
     before = float(apply(nets.g_graph, state.g_params, state.g_stats, z)[0].mean())
@@ -171,3 +174,61 @@ def test_compare_objectives_regenerates_the_readme_block(tmp_path, monkeypatch):
     run_script("compare_objectives.py", ["--only", "grid25", *no_readme], monkeypatch)
     results = (out / "results.md").read_text()
     assert results.startswith("**ring8**") and "\n**grid25**" in results
+
+
+def test_one_step_of_the_glo_script_then_load_and_sample(mnist_dir, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    run_script("glo_mnist.py", [
+        "--data-dir", str(mnist_dir), "--steps", "1", "--width", "4", "--batch-size", "16",
+        "--out", str(out), "--no-progress", "--test-images", "8", "--fit-steps", "3",
+        "--fid-samples", "0", "--num-samples", "16", "--mixture-components", "2"], monkeypatch)
+    for name in ("config.json", "data.json", "metrics.jsonl", "pca.npz", "samples.png",
+                 "reconstructions.png", "test_reconstructions.png", "interpolations.png",
+                 "loss_curve.png", "results.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert json.loads((out / "config.json").read_text())["config"] == "GLOMnistConfig"
+    results = json.loads((out / "results.json").read_text())
+    assert results["steps"] == 1 and np.isfinite(results["test_mse_glo"])
+    assert np.asarray(Image.open(out / "samples.png")).std() > 0
+
+    run = runs.load_run(out / "checkpoints")
+    assert run.state.latents.shape == (22_699, 32) and int(run.state.step) == 1
+    x = glo.sample(run, jax.random.PRNGKey(0), 5)
+    assert x.shape == (5, 28, 28, 1) and np.all(np.abs(x) <= 1)
+
+
+def test_one_step_of_the_ssl_script(mnist_dir, tmp_path, monkeypatch):
+    out = tmp_path / "ssl"
+    run_script("improved_gan_ssl_mnist.py", [
+        "--data-dir", str(mnist_dir), "--labels", "20", "--seeds", "1",
+        "--steps", "1", "--d-hidden", "32,16", "--g-hidden", "16", "--z-dim", "8",
+        "--batch-size", "20", "--init-examples", "40", "--num-samples", "16", "--log-every", "1",
+        "--out", str(out), "--no-progress"], monkeypatch)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seeds"] == [1] and 0.0 <= summary["test_error_mean"] <= 1.0
+    assert (out / "test_error.png").exists() and (out / "seed1" / "samples.png").exists()
+    labelled = json.loads((out / "seed1" / "data.json").read_text())["labelled_indices"]
+    assert len(labelled) == 20
+
+
+def test_ssl_summary_is_mean_and_std_over_seeds():
+    module = runpy.run_path(str(EXPERIMENTS / "improved_gan_ssl_mnist.py"))
+    curves = {s: [{"epoch": 1, "test_error": 0.5, "test_error_raw": 0.6},
+                  {"epoch": 2, "test_error": e, "test_error_raw": e}] for s, e in
+              ((0, 0.01), (1, 0.02), (2, 0.03))}
+    summary = module["summarise"](curves, 100)
+    assert summary["test_error_mean"] == pytest.approx(0.02)
+    assert summary["test_error_std"] == pytest.approx(0.01)  # sample std, as the paper's +-
+    assert summary["paper_errors_out_of_10000"] == (93, 6.5)
+
+
+def test_the_techniques_script_is_a_comparison_of_switches(tmp_path, monkeypatch):
+    out = tmp_path / "tech"
+    run_script("improved_gan_techniques.py", [
+        "--steps", "4", "--seeds", "2", "--hidden", "8", "--z-dim", "4", "--batch-size", "16",
+        "--variants", "baseline,fm,ha,ls", "--out", str(out), "--no-progress"], monkeypatch)
+    table = (out / "table.md").read_text()
+    for entry in ("| nsgan |", "| nsgan+fm |", "| nsgan+historical_avg=0.001 |", "| nsgan+ls |"):
+        assert entry in table
+    runs_ = json.loads((out / "per_seed.json").read_text())
+    assert len(runs_["nsgan+fm"]["evals"][-1]["metrics"]) == 2  # one per seed

@@ -88,6 +88,8 @@ def load_tfds(name: str, split: str, *, tfds_data_dir: str | None = None,
         DatasetError: not prepared and offline (within about ``probe_timeout`` seconds), or the
             download, preparation or reading failed.
     """
+    # Imported here, not at the top: TFDS is only the fallback when no IDX folder is given,
+    # and importing it costs seconds that every other run would pay.
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
     tfds_data_dir = tfds_data_dir or os.environ.get("TFDS_DATA_DIR") or None

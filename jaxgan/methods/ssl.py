@@ -10,7 +10,7 @@ logit is fixed at 0, so ``D(x) = Z / (Z + 1)`` with ``Z = sum_k exp(l_k)``. D mi
 ``w = 0.5`` (the official code's ``0.5 *`` inside ``loss_unl``; ``unsup_weight``), and G
 minimises feature matching on D's last hidden layer (`jaxgan.losses.feature_matching`, the
 official mean-over-features form). A labelled subset of ``labels`` examples, balanced over the
-classes and chosen by ``label_seed``, is all the supervision; the rest of the training set is
+classes and chosen by ``label_seed``, is all the supervision (`jaxgan.data.semisupervised`); the rest of the training set is
 the unlabelled data (``unlabelled="all"`` uses every training image, as the official code,
 whose unlabelled set includes the labelled examples).
 
@@ -52,12 +52,12 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -65,218 +65,18 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from jaxgan import losses
-from jaxgan.state import apply, call, eval_view
+from jaxgan import evaluate as scoring
+from jaxgan import losses, noise, plots
+from jaxgan.averaging import ema_init, ema_read, ema_update
+from jaxgan.configs import SSLConfig, sizes
+from jaxgan.data import load_dataset
+from jaxgan.data.semisupervised import SSLData, load_ssl_data
+from jaxgan.functional import apply, call, chunked, eval_view
+from jaxgan.methods.base import Method, Run, Samples
+from jaxgan.nets.ssl_mnist import SSLMnistDiscriminator, SSLMnistGenerator
+from jaxgan.nets.techniques import data_dependent_init
 
 Array = jax.Array
-
-UNLABELLED = ("rest", "all")
-
-
-@dataclasses.dataclass(frozen=True)
-class SSLConfig:
-    """The semi-supervised GAN on permutation-invariant MNIST, the official code's defaults.
-
-    Attributes:
-      dataset, data_dir: a labelled image dataset (mnist, fashion_mnist) and its IDX folder.
-      labels: labelled examples in total, balanced over the classes (the paper: 20, 50, 100,
-        200).
-      label_seed: which labelled subset (default: ``seed``); the paper averages 10 subsets.
-      unlabelled: ``rest`` (the training images not labelled) or ``all`` (every training
-        image, as the official code).
-      seed: initialisation, noise and data order.
-      batch_size: examples in each of the labelled, unlabelled and generated batches.
-      lr, beta1, beta2: Adam for both networks (official: 0.003, 0.5, 0.999).
-      g_steps: G updates per D update (official: 1). Feature matching's G lags D early in
-        training, and the semi-supervised gain only starts once G's samples fool D
-        sometimes; 2 gets there in about half the steps (see the module notes).
-      unsup_weight: weight of ``L_unsup`` in D's loss (official: 0.5).
-      input_noise, hidden_noise: D's Gaussian noise std on the input and after each hidden
-        layer (official: 0.3, 0.5).
-      z_dim: G's noise, ``U(0, 1)^z_dim``.
-      d_hidden, g_hidden: hidden layer sizes, comma-separated (official: 1000,500,250,250,250
-        and 500,500).
-      init_examples: training images for the weight-norm data-dependent initialisation.
-      ema_rate: per-step rate of the moving average of D's parameters used for test error
-        (official: 1e-4); 0: test with D's current parameters only.
-      epochs: passes over the unlabelled data (official: 300); ``steps`` overrides.
-      steps: total train steps.
-      log_every: steps between metrics lines.
-      num_samples: images in each sample grid.
-    """
-
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    labels: int = 100
-    label_seed: int | None = None
-    unlabelled: str = "rest"
-    seed: int = 0
-    batch_size: int = 100
-    lr: float = 0.003
-    beta1: float = 0.5
-    beta2: float = 0.999
-    g_steps: int = 1
-    unsup_weight: float = 0.5
-    input_noise: float = 0.3
-    hidden_noise: float = 0.5
-    z_dim: int = 100
-    d_hidden: str = "1000,500,250,250,250"
-    g_hidden: str = "500,500"
-    init_examples: int = 500
-    ema_rate: float = 1e-4
-    epochs: int = 300
-    steps: int | None = None
-    log_every: int = 100
-    num_samples: int = 100
-
-    def __post_init__(self):
-        if self.unlabelled not in UNLABELLED:
-            raise ValueError(f"unlabelled must be one of {UNLABELLED}, got {self.unlabelled!r}")
-        if self.labels < 1:
-            raise ValueError(f"labels must be positive, got {self.labels}")
-        if self.g_steps < 1:
-            raise ValueError(f"g_steps must be >= 1, got {self.g_steps}")
-        if not 0.0 <= self.ema_rate < 1.0:
-            raise ValueError(f"ema_rate must be in [0, 1), got {self.ema_rate}")
-        for name in ("d_hidden", "g_hidden"):
-            sizes(getattr(self, name), name)
-
-    @property
-    def subset_seed(self) -> int:
-        return self.seed if self.label_seed is None else self.label_seed
-
-    def to_json(self) -> str:
-        return json.dumps({"config": type(self).__name__, **dataclasses.asdict(self)}, indent=2)
-
-
-def sizes(text: str, name: str = "sizes") -> tuple[int, ...]:
-    """``"1000,500"`` -> ``(1000, 500)``."""
-    try:
-        out = tuple(int(t) for t in text.split(","))
-    except ValueError:
-        out = ()
-    if not out or min(out) < 1:
-        raise ValueError(f"{name} must be comma-separated positive sizes, got {text!r}")
-    return out
-
-
-def load_config(path: str | Path) -> SSLConfig:
-    d = json.loads(Path(path).read_text())
-    if d.pop("config", None) != "SSLConfig":
-        raise ValueError(f"{path} is not the config of a semi-supervised run")
-    return SSLConfig(**d)
-
-
-# --------------------------------------------------------------------------------------
-# Data: the labelled subset, the unlabelled rest, their batch streams
-# --------------------------------------------------------------------------------------
-
-
-def select_labelled(labels: np.ndarray, n: int, num_classes: int, seed: int) -> np.ndarray:
-    """Indices of ``n`` examples, ``n / num_classes`` of each class, chosen by ``seed``.
-
-    As the official code: a seeded permutation of the training set, then the first
-    ``n / K`` examples of each class in that order. Returned in class order.
-    """
-    if n % num_classes:
-        raise ValueError(f"{n} labels cannot be balanced over {num_classes} classes")
-    per_class = n // num_classes
-    order = np.random.default_rng(seed).permutation(len(labels))
-    picked = []
-    for k in range(num_classes):
-        of_k = order[labels[order] == k][:per_class]
-        if len(of_k) < per_class:
-            raise ValueError(f"class {k} has only {len(of_k)} examples, {per_class} needed")
-        picked.append(of_k)
-    return np.concatenate(picked)
-
-
-class SubsetSource:
-    """The examples ``indices`` of a source (the unlabelled part of a training set)."""
-
-    def __init__(self, source, indices: np.ndarray):
-        self.source = source
-        self.indices = np.asarray(indices, np.int64)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.source[int(self.indices[index])]
-
-
-def labelled_batches(n: int, batch_size: int, *, seed: int, start_step: int = 0
-                     ) -> Iterator[np.ndarray]:
-    """Batches of indices into a labelled set of ``n``: an endless sequence of its
-    permutations, cut into batches (the official tiling, which for ``n < batch_size`` repeats
-    each example within a batch). Batch ``s`` is a function of ``(seed, s)`` only, so a
-    resumed run continues the same stream."""
-    cache: dict[int, np.ndarray] = {}
-
-    def perm(k: int) -> np.ndarray:
-        if k not in cache:
-            if len(cache) > 4:
-                cache.clear()
-            cache[k] = np.random.default_rng([seed, k]).permutation(n)
-        return cache[k]
-
-    step = start_step
-    while True:
-        pos = np.arange(step * batch_size, (step + 1) * batch_size)
-        yield np.array([perm(int(p // n))[int(p % n)] for p in pos], np.int64)
-        step += 1
-
-
-@dataclasses.dataclass(frozen=True)
-class SSLData:
-    """A semi-supervised split: the labelled arrays, the unlabelled `Dataset`, the test set."""
-
-    x_lab: np.ndarray
-    y_lab: np.ndarray
-    labelled_indices: np.ndarray
-    unlabelled: Any  # jaxgan.data.Dataset
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    description: str
-
-    def batches(self, batch_size: int, *, seed: int, start_step: int = 0) -> Iterator[dict]:
-        """``{"x_lab", "y_lab", "x_unl", "x_unl2"}`` numpy batches from ``start_step`` on."""
-        unl = self.unlabelled.batches(batch_size, seed=seed, start_step=start_step, num_threads=1)
-        # A second, independent shuffle for G's feature matching (the official trainx_unl2).
-        unl2 = self.unlabelled.batches(
-            batch_size, seed=seed + 7919, start_step=start_step, num_threads=1
-        )
-        lab = labelled_batches(len(self.y_lab), batch_size, seed=seed, start_step=start_step)
-        for a, b, idx in zip(unl, unl2, lab):
-            yield {"x_lab": self.x_lab[idx], "y_lab": self.y_lab[idx], "x_unl": a["x"],
-                   "x_unl2": b["x"]}
-
-
-def load_ssl_data(cfg: SSLConfig) -> SSLData:
-    """The training split cut into labelled / unlabelled by the config, and the test split."""
-    from jaxgan.data import Dataset, load_dataset
-
-    train = load_dataset(cfg.dataset, data_dir=cfg.data_dir, split="train")
-    if train.num_classes is None or train.source is None:
-        raise ValueError(f"{cfg.dataset} has no labelled images; use mnist or fashion_mnist")
-    x_train, y_train = train.arrays()
-    idx = select_labelled(y_train, cfg.labels, train.num_classes, cfg.subset_seed)
-    rest = np.setdiff1d(np.arange(len(y_train)), idx) if cfg.unlabelled == "rest" else (
-        np.arange(len(y_train)))
-    unlabelled = Dataset(
-        name=f"{train.name}-unlabelled", example_shape=train.example_shape,
-        num_examples=len(rest), num_classes=train.num_classes,
-        description=f"{len(rest):,} unlabelled of {train.description}",
-        source=SubsetSource(train.source, rest),
-    )
-    x_test, y_test = load_dataset(cfg.dataset, data_dir=cfg.data_dir, split="test").arrays()
-    return SSLData(
-        x_lab=x_train[idx], y_lab=y_train[idx], labelled_indices=idx, unlabelled=unlabelled,
-        x_test=x_test, y_test=y_test, num_classes=train.num_classes,
-        description=(f"{train.description}: {cfg.labels} labelled (seed {cfg.subset_seed}), "
-                     f"{len(rest):,} unlabelled; test {len(y_test):,}"),
-    )
 
 
 def to_unit(x):
@@ -333,7 +133,7 @@ def adam(cfg: SSLConfig) -> optax.GradientTransformation:
 
 def sample_z(key: Array, n: int, z_dim: int) -> Array:
     """The official G's noise, ``U(0, 1)^z_dim``."""
-    return jax.random.uniform(key, (n, z_dim))
+    return noise.sample_z(key, (n, z_dim), "unit_uniform")
 
 
 def init_state(cfg: SSLConfig, x_init: np.ndarray | None, num_classes: int = 10,
@@ -345,9 +145,6 @@ def init_state(cfg: SSLConfig, x_init: np.ndarray | None, num_classes: int = 10,
     as the official ``init_param(trainx[:500])``); ``None`` skips it (a placeholder state to
     restore a checkpoint into).
     """
-    from jaxgan.nets.ssl_mnist import SSLMnistDiscriminator, SSLMnistGenerator
-    from jaxgan.nets.techniques import data_dependent_init
-
     key = jax.random.PRNGKey(cfg.seed)
     g_key, d_key, ddi_key, run_key = jax.random.split(key, 4)
     in_dim = math.prod(example_shape)
@@ -371,23 +168,15 @@ def init_state(cfg: SSLConfig, x_init: np.ndarray | None, num_classes: int = 10,
     state = SSLState(
         step=jnp.zeros((), jnp.int32), key=run_key, g_params=g_params, g_stats=g_stats,
         d_params=d_params, d_stats=d_stats, g_opt=tx.init(g_params), d_opt=tx.init(d_params),
-        d_avg=jax.tree.map(jnp.zeros_like, d_params),
+        d_avg=ema_init(d_params),
     )
     return nets, state
 
 
 def averaged_d_params(state: SSLState, rate: float) -> nnx.State:
-    """The moving average of D's parameters, bias-corrected: ``avg / (1 - (1 - rate)^t)``,
-    i.e. ``sum_i rate (1 - rate)^(t - i) theta_i`` normalised to weights summing to 1.
+    """The moving average of D's parameters, bias-corrected (`jaxgan.averaging.ema_read`);
     D's current parameters before the first step or when ``rate`` is 0."""
-    if not rate:
-        return state.d_params
-    t = state.step.astype(jnp.float32)
-    norm = -jnp.expm1(t * jnp.log1p(-rate))  # 1 - (1 - rate)^t, accurate for small rate
-    safe = jnp.where(t > 0, norm, 1.0)
-    return jax.tree.map(
-        lambda a, p: jnp.where(t > 0, a / safe, p), state.d_avg, state.d_params
-    )
+    return ema_read(state.d_avg, state.d_params, state.step, rate)
 
 
 def make_train_step(cfg: SSLConfig, nets: SSLNets, *, jit: bool = True
@@ -451,7 +240,7 @@ def make_train_step(cfg: SSLConfig, nets: SSLNets, *, jit: bool = True
         )
         updates, d_opt = nets.d_tx.update(d_grads, state.d_opt, state.d_params)
         d_params = optax.apply_updates(state.d_params, updates)
-        d_avg = jax.tree.map(lambda a, p: a + cfg.ema_rate * (p - a), state.d_avg, d_params)
+        d_avg = ema_update(state.d_avg, d_params, cfg.ema_rate)
 
         # G matches the features of the D just updated (the official train_batch_gen runs
         # after train_batch_disc); the real features need no gradient, so they are computed
@@ -501,11 +290,8 @@ def make_classifier(nets: SSLNets) -> Callable:
 def test_error(predict, d_params, d_stats, x: np.ndarray, y: np.ndarray, chunk: int = 1000
                ) -> float:
     """Fraction of ``x`` misclassified (``x`` in [-1, 1])."""
-    wrong = 0
-    for i in range(0, len(x), chunk):
-        pred = predict(d_params, d_stats, jnp.asarray(x[i : i + chunk]))
-        wrong += int(jnp.sum(pred != jnp.asarray(y[i : i + chunk])))
-    return wrong / len(x)
+    pred = chunked(functools.partial(predict, d_params, d_stats), x, chunk=chunk)
+    return float(np.mean(pred != np.asarray(y)))
 
 
 def make_sampler(nets: SSLNets) -> Callable:
@@ -520,87 +306,47 @@ def make_sampler(nets: SSLNets) -> Callable:
     return sample
 
 
-def save_error_curve(path: str | Path, records: list[dict], *, title: str = "") -> None:
-    """Test error (EMA and current D) against the epoch."""
-    from jaxgan import plots
-
-    plt = plots.plt
-    rows = [r for r in records if "test_error" in r]
-    if not rows:
-        return
-    epoch = [r["epoch"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=110)
-    ax.plot(epoch, [100 * r["test_error"] for r in rows], marker="o", ms=3,
-            label="moving average of D")
-    if "test_error_raw" in rows[0]:
-        ax.plot(epoch, [100 * r["test_error_raw"] for r in rows], alpha=0.6, label="current D")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test error (%)")
-    plots.log_y(ax)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------
-# A run
+# The method
 # --------------------------------------------------------------------------------------
 
 
-def train(cfg: SSLConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
-          data: SSLData | None = None):
-    """Trains ``cfg`` into ``out`` (``--resume``: from its latest checkpoint).
+def _load_data(cfg: SSLConfig) -> SSLData:
+    return load_ssl_data(cfg.dataset, cfg.data_dir, labels=cfg.labels, seed=cfg.subset_seed,
+                         unlabelled=cfg.unlabelled)
 
-    Writes ``config.json``, ``data.json`` (the split, with the labelled indices),
-    ``metrics.jsonl`` (training metrics every ``log_every`` steps; per epoch ``test_error``
-    with the averaged D, ``test_error_raw`` with the current one, ``elapsed`` seconds),
-    ``test_error.png``, ``samples/epoch_NNN.png``, ``samples.png``, ``checkpoints/``.
 
-    Returns:
-      ``(state, nets, history)``, history the per-epoch evaluation records.
-    """
-    from jaxgan import plots
-    from jaxgan.checkpoint import Checkpointer
-    from jaxgan.loop import run
-
-    out = Path(out)
-    if resume:
-        saved = load_config(out / "config.json")
-        diff = {f.name for f in dataclasses.fields(cfg) if getattr(saved, f.name) != getattr(cfg, f.name)}
-        if diff - {"epochs", "steps"}:
-            raise ValueError(f"--resume with a config that differs in {sorted(diff)}")
-    elif (out / "checkpoints").exists():
-        raise FileExistsError(f"{out} already holds a run; pass --resume or choose another --out")
-    data = load_ssl_data(cfg) if data is None else data
-    order = np.random.default_rng(cfg.seed).permutation(data.unlabelled.num_examples)
-    x_init = np.stack([
-        np.asarray(data.unlabelled.source[int(i)]["image"]) for i in order[: cfg.init_examples]
-    ]).astype(np.float32) / np.float32(127.5) - 1.0
-    nets, state = init_state(cfg, x_init, data.num_classes, data.unlabelled.example_shape)
-    ckpt = Checkpointer(out / "checkpoints")
-    if resume:
-        state, _ = ckpt.restore(state)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(cfg.to_json())
-    (out / "data.json").write_text(json.dumps({
+def _describe(cfg: SSLConfig, data: SSLData) -> dict:
+    return {
         "description": data.description,
+        "example_shape": list(data.unlabelled.example_shape),
+        "num_classes": data.num_classes,
         "labelled_indices": data.labelled_indices.tolist(),
         "num_unlabelled": data.unlabelled.num_examples,
         "num_test": len(data.y_test),
-    }))
+    }
 
-    steps_per_epoch = data.unlabelled.steps_per_epoch(cfg.batch_size)
-    total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
-    step_fn = make_train_step(cfg, nets)
+
+def _init(cfg: SSLConfig, described: dict, data: SSLData | None):
+    x_init = None
+    if data is not None:
+        order = np.random.default_rng(cfg.seed).permutation(data.unlabelled.num_examples)
+        x_init = np.stack([
+            np.asarray(data.unlabelled.source[int(i)]["image"])
+            for i in order[: cfg.init_examples]
+        ]).astype(np.float32) / np.float32(127.5) - 1.0
+    return init_state(cfg, x_init, described.get("num_classes", 10),
+                      tuple(described.get("example_shape", (28, 28, 1))))
+
+
+def _start(cfg: SSLConfig, nets: SSLNets, data: SSLData, out: Path, progress: bool):
     predict = make_classifier(nets)
     sample = make_sampler(nets)
-    z = sample_z(jax.random.PRNGKey(cfg.seed + 1_000_003), cfg.num_samples, cfg.z_dim)
+    z = sample_z(jax.random.PRNGKey(cfg.seed + noise.FIGURE_SEED_OFFSET), cfg.num_samples,
+                 cfg.z_dim)
     records_path = out / "metrics.jsonl"
-    history: list[dict] = []
     t0 = time.perf_counter()
 
     def on_epoch(state: SSLState, epoch: int) -> dict:
@@ -612,26 +358,73 @@ def train(cfg: SSLConfig, out: str | Path, *, resume: bool = False, progress: bo
             ),
             "elapsed": round(time.perf_counter() - t0, 1),
         }
-        history.append({"epoch": epoch, "step": int(state.step), **result})
         title = (f"K+1 GAN, {cfg.labels} labels, epoch {epoch}: test error "
                  f"{100 * result['test_error']:.2f}%")
         path = out / "samples" / f"epoch_{epoch:03d}.png"
         plots.save_image_grid(path, np.asarray(sample(state, z)), scale=2)
         shutil.copyfile(path, out / "samples.png")
-        save_error_curve(out / "test_error.png", plots.read_metrics(records_path) + [
-            {"epoch": epoch, **result}], title=title)
+        plots.save_curves(
+            out / "test_error.png", plots.read_metrics(records_path) + [{"epoch": epoch, **result}],
+            [("", [("test_error", "moving average of D"), ("test_error_raw", "current D")])],
+            title=title, x="epoch", log=True, scale=100, ylabel="test error (%)")
         if progress:
             print(f"epoch {epoch}: test error {100 * result['test_error']:.2f}% "
                   f"(current D {100 * result['test_error_raw']:.2f}%), "
                   f"{result['elapsed']:.0f} s", flush=True)
         return result
 
-    batches = data.batches(cfg.batch_size, seed=cfg.seed, start_step=int(state.step))
-    state = run(
-        state, step_fn, batches, total_steps=total, steps_per_epoch=steps_per_epoch,
-        out_dir=out, checkpointer=ckpt, on_epoch=on_epoch, log_every=cfg.log_every,
-        meta={"config": json.loads(cfg.to_json())}, desc=f"ssl/{cfg.labels} labels",
-        progress=progress,
-    )
-    ckpt.close()
-    return state, nets, history
+    return on_epoch
+
+
+def _draw(run: Run, z: Array) -> np.ndarray:
+    # G on batch statistics (as the official code always runs it): one call per batch of
+    # the training batch size, so a sample sees the statistics of batches like G's own.
+    sample = make_sampler(run.nets)
+    return chunked(lambda z: sample(run.state, jnp.asarray(z)), np.asarray(z),
+                   chunk=run.cfg.batch_size, pad=False)
+
+
+def _sample(run: Run, n: int, seed: int, label: int | None) -> Samples:
+    if label is not None:
+        raise ValueError("--label is for conditional runs; the K+1 GAN's G is unconditional")
+    if n < 1:
+        raise ValueError(f"-n must be at least 1, got {n}")
+    return Samples(_draw(run, sample_z(jax.random.PRNGKey(seed), n, run.cfg.z_dim)))
+
+
+def _interpolate(run: Run, strips: int, points: int, seed: int) -> Samples:
+    z = noise.interpolation_strips(jax.random.PRNGKey(seed), run.cfg.z_dim, strips, points,
+                                   "unit_uniform")
+    return Samples(_draw(run, z), rows=strips)
+
+
+def _evaluate(run: Run, n: int, seed: int, data_dir: str | None, progress: bool) -> dict:
+    """The test error of D (averaged and current), the K+1 GAN's own measure, and the image
+    metrics of G's samples beside the anchors."""
+    cfg = run.cfg
+    test = load_dataset(cfg.dataset, data_dir=data_dir or cfg.data_dir, split="test").arrays()
+    predict = make_classifier(run.nets)
+    x = _sample(run, n, seed + 12_345, None).x
+    result = scoring.score_images(x, cfg.dataset, data_dir or cfg.data_dir, seed=seed,
+                                  progress=progress)
+    result["test_error"] = test_error(predict, averaged_d_params(run.state, cfg.ema_rate),
+                                      run.state.d_stats, *test)
+    result["test_error_raw"] = test_error(predict, run.state.d_params, run.state.d_stats, *test)
+    return result
+
+
+METHOD = Method(
+    name="ssl",
+    load_data=_load_data,
+    describe=_describe,
+    init=_init,
+    make_step=lambda cfg, nets: (make_train_step(cfg, nets), cfg.batch_size),
+    batches=lambda cfg, nets, data, per_step, start: data.batches(per_step, seed=cfg.seed,
+                                                            start_step=start),
+    steps_per_epoch=lambda cfg, data, per_step: data.unlabelled.steps_per_epoch(per_step),
+    start=_start,
+    sample=_sample,
+    interpolate=_interpolate,
+    evaluate=_evaluate,
+    title=lambda cfg: f"ssl/{cfg.labels} labels",
+)

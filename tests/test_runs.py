@@ -1,4 +1,5 @@
-"""A whole run: what it writes, resuming exactly, and refusing to mix runs up."""
+"""A whole run through the run layer: what it writes, resuming exactly, refusing to mix runs
+up, and sampling / evaluating a run of any method."""
 
 import dataclasses
 import json
@@ -9,7 +10,7 @@ import pytest
 
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.configs import MixtureConfig, load_config
-from jaxgan.train import load_run, train
+from jaxgan.runs import load_run, train
 
 TINY = MixtureConfig(
     objective="nsgan", hidden=16, z_dim=4, batch_size=32, steps=12, log_every=4, num_samples=100
@@ -19,7 +20,7 @@ TINY = MixtureConfig(
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("full")
-    state, _ = train(TINY, out, progress=False)
+    state = train(TINY, out, progress=False).state
     return out, state
 
 
@@ -43,7 +44,7 @@ def test_resume_equals_an_uninterrupted_run(full_run, tmp_path):
     out, uninterrupted = full_run
     half = dataclasses.replace(TINY, steps=6)
     train(half, tmp_path, progress=False)
-    resumed, _ = train(TINY, tmp_path, resume=True, progress=False)
+    resumed = train(TINY, tmp_path, resume=True, progress=False).state
     chex.assert_trees_all_equal(resumed, uninterrupted)
     records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "d_loss" in r] == [4, 6, 10, 12]
@@ -51,9 +52,9 @@ def test_resume_equals_an_uninterrupted_run(full_run, tmp_path):
 
 def test_load_run_restores_the_latest_state(full_run):
     out, state = full_run
-    cfg, nets, restored = load_run(out)
-    assert cfg == TINY and nets.out_shape == (2,)
-    chex.assert_trees_all_equal(restored, state)
+    run = load_run(out)
+    assert run.cfg == TINY and run.nets.out_shape == (2,)
+    chex.assert_trees_all_equal(run.state, state)
 
 
 def test_refuses_to_overwrite_or_resume_with_another_config(full_run, tmp_path):

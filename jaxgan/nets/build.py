@@ -1,0 +1,156 @@
+"""Building a run's (G, D) pair from a config and the data's example shape.
+
+The architecture names a config may give (``arch``), the checks that the data fits them,
+conditioning on labels (`jaxgan.nets.conditional`) and the network techniques (minibatch
+discrimination, virtual batch norm: `jaxgan.nets.techniques`) all meet here, so the state
+and the step never need a network class.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxgan.configs import Techniques
+from jaxgan.nets import conditional as cond
+from jaxgan.nets import techniques as tn
+from jaxgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.nets.lsgan import LSGANMnistDiscriminator, LSGANMnistGenerator
+from jaxgan.nets.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator, PacGANGenerator
+from jaxgan.noise import sample_z
+
+POINT_ARCHS = ("mlp", "pacgan_mlp")  # networks of 2-D points
+MLP_ARCHS = (*POINT_ARCHS, "cgan_mlp")  # networks without convolutions
+ARCHS = (*MLP_ARCHS, "lsgan_mnist", "dcgan")
+
+
+def build_networks(
+    cfg,
+    example_shape: tuple[int, ...],
+    rngs: nnx.Rngs,
+    num_classes: int | None = None,
+    *,
+    d_norm: str = "batch",
+):
+    """Builds (G, D) for a GAN config and the data's example shape.
+
+    With ``cfg.conditional``, G and D are built for inputs ``cfg.embed_dim`` wider and wrapped
+    to take labels (`jaxgan.nets.conditional`), whatever the architecture. The network
+    techniques the config switches on (minibatch discrimination, virtual batch norm) are then
+    applied to the pair (`apply_network_techniques`). ``d_norm`` is the DCGAN D's
+    normalisation, resolved from the config and the objective by the caller.
+    """
+    if cfg.arch not in ARCHS:  # before the shape checks, whose advice assumes a known arch
+        raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}")
+    if cfg.d_norm is not None and cfg.arch != "dcgan":
+        raise ValueError(
+            f"d_norm={cfg.d_norm!r} sets the dcgan discriminator's normalisation; arch "
+            f"{cfg.arch!r} has its own: drop --d-norm or use --arch dcgan"
+        )
+    g, d = _build_conditional(cfg, example_shape, rngs, num_classes, d_norm)
+    return apply_network_techniques(
+        g, d, cfg.techniques, rngs, batch_size=cfg.batch_size, z_dist=cfg.z_dist
+    )
+
+
+def apply_network_techniques(
+    g: nnx.Module,
+    d: nnx.Module,
+    techniques: Techniques,
+    rngs: nnx.Rngs,
+    *,
+    batch_size: int,
+    z_dist: str = "normal",
+):
+    """Wraps D with minibatch discrimination and gives G virtual batch norm, as asked.
+
+    Any architecture: D gains a layer between ``features`` and ``head``
+    (`jaxgan.nets.techniques.MinibatchDiscriminator`); G's ``BatchNorm`` layers become
+    virtual batch norm over a reference batch of ``vbn_ref_size`` (default ``batch_size``)
+    latents drawn once here from ``z_dist`` (a conditional G's reference labels cycle through
+    the classes), kept in G's state.
+    """
+    if techniques.minibatch_disc:
+        d = tn.MinibatchDiscriminator(
+            d,
+            num_kernels=techniques.mbd_kernels,
+            kernel_dim=techniques.mbd_kernel_dim,
+            include_self=techniques.mbd_self_term,
+            rngs=rngs,
+        )
+    if techniques.vbn:
+        size = techniques.vbn_ref_size or batch_size
+        z_ref = sample_z(rngs.vbn(), (size, g.z_dim), z_dist)
+        num_classes = getattr(g, "num_classes", None)
+        y_ref = None if num_classes is None else jnp.arange(size) % num_classes
+        g = tn.with_virtual_batch_norm(g, z_ref, y_ref)
+    return g, d
+
+
+def _build_conditional(cfg, example_shape, rngs, num_classes, d_norm):
+    if not cfg.conditional:
+        return _build_pair(cfg, cfg.z_dim, example_shape, 0, rngs, d_norm)
+    if not num_classes:
+        raise ValueError(
+            f"--conditional needs labelled data; {cfg.dataset} has no labels "
+            "(use mnist, fashion_mnist, ring8 or grid25)"
+        )
+    if cfg.arch == "lsgan_mnist":
+        raise ValueError(
+            "arch 'lsgan_mnist' is the user's unconditional pair; for --conditional use "
+            "--arch cgan_mlp (the user's cGAN) or --arch dcgan"
+        )
+    g, d = _build_pair(cfg, cfg.z_dim + cfg.embed_dim, example_shape, cfg.embed_dim, rngs,
+                       d_norm)
+    kw = dict(num_classes=num_classes, embed_dim=cfg.embed_dim, rngs=rngs)
+    return cond.ConditionalGenerator(g, **kw), cond.ConditionalDiscriminator(
+        d, as_channels=cfg.arch == "dcgan", **kw
+    )
+
+
+def _build_pair(cfg, z_dim: int, example_shape: tuple[int, ...], extra_in: int, rngs, d_norm):
+    """The unconditional pair, D built for ``extra_in`` more input features / channels."""
+    if cfg.arch == "cgan_mlp":
+        return (
+            cond.ImageMLPGenerator(z_dim=z_dim, out_shape=example_shape, rngs=rngs),
+            cond.ImageMLPDiscriminator(
+                in_dim=math.prod(example_shape) + extra_in, dropout=cfg.dropout, rngs=rngs
+            ),
+        )
+    if cfg.arch in POINT_ARCHS:
+        if len(example_shape) != 1:
+            raise ValueError(
+                f"arch {cfg.arch!r} is for 2-D point data; this dataset has images of shape "
+                f"{example_shape}: use --arch lsgan_mnist or --arch dcgan"
+            )
+        if cfg.arch == "pacgan_mlp":  # the published shapes; hidden / depth are the mlp's
+            return (
+                PacGANGenerator(z_dim=z_dim, out_dim=example_shape[0], rngs=rngs),
+                MaxoutDiscriminator(in_dim=example_shape[0] + extra_in, rngs=rngs),
+            )
+        kw = dict(hidden=cfg.hidden, depth=cfg.depth, activation=cfg.activation, rngs=rngs)
+        return (
+            MLPGenerator(z_dim=z_dim, out_dim=example_shape[0], **kw),
+            MLPDiscriminator(in_dim=example_shape[0] + extra_in, **kw),
+        )
+    if len(example_shape) != 3:
+        raise ValueError(
+            f"arch {cfg.arch!r} is for images; this dataset has points of shape "
+            f"{example_shape}: use --arch mlp"
+        )
+    if cfg.arch == "lsgan_mnist":
+        if tuple(example_shape) != (28, 28, 1):
+            raise ValueError(
+                f"arch 'lsgan_mnist' is for 28x28x1 images, not {example_shape}: use --arch dcgan"
+            )
+        return LSGANMnistGenerator(z_dim=z_dim, rngs=rngs), LSGANMnistDiscriminator(rngs=rngs)
+    if cfg.arch == "dcgan":
+        h, _, c = example_shape
+        kw = dict(resolution=h, width=cfg.width, rngs=rngs)
+        return (
+            DCGANGenerator(z_dim=z_dim, channels=c, **kw),
+            DCGANDiscriminator(channels=c + extra_in, norm=d_norm, **kw),
+        )
+    raise AssertionError(f"arch {cfg.arch!r} is in ARCHS but not built here")

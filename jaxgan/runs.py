@@ -1,0 +1,150 @@
+"""Run folders, the same for every method: written, checked, resumed, loaded, sampled and
+evaluated here, and nowhere else.
+
+What a run writes in its folder (``--out``):
+  config.json         the resolved config (its class names the method); read by ``--resume``,
+                      ``jaxgan sample`` and ``jaxgan eval``
+  data.json           what the networks need of the data (shapes, classes) and its description
+  metrics.jsonl       one line per ``log_every`` steps (losses, mean D outputs, gradient
+                      norms), and per epoch the method's evaluation (``eval/...`` for GANs,
+                      ``test_error`` for the K+1 GAN)
+  samples/epoch_NNN.png, samples.png   figures from fixed noise, the latest as samples.png
+  loss_curve.png (or test_error.png)   curves of metrics.jsonl
+  checkpoints/        Orbax checkpoints of the whole state, one per epoch (the last two kept)
+and what the method adds (GLO: ``pca.npz``, ``reconstructions.png``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from jaxgan import configs, loop, methods, plots
+from jaxgan.checkpoint import Checkpointer
+from jaxgan.data import mixtures
+from jaxgan.methods.base import Run
+
+# Settings a resumed run may change: only how long it runs.
+RESUMABLE = {"epochs", "steps"}
+
+
+def run_directory(path: str | Path) -> Path:
+    """The run folder a user named: the ``--out`` of a run, or its ``checkpoints/``."""
+    run_dir = Path(path)
+    if run_dir.name == "checkpoints":
+        run_dir = run_dir.parent
+    if not (run_dir / "config.json").exists():
+        raise FileNotFoundError(f"{run_dir} has no config.json: is it the --out of a jaxgan run?")
+    return run_dir
+
+
+def check_run_folder(out: Path, cfg, *, resume: bool) -> None:
+    """Refuses, before any data is loaded, to mix two runs up in ``out``: without ``resume``
+    a folder that already holds a run; with it, a config that differs from the saved one in
+    anything but the run's length (the differing settings are named)."""
+    if resume:
+        if not (out / "config.json").exists():
+            raise FileNotFoundError(f"--resume: {out} holds no run to continue (no config.json)")
+        saved = configs.load_config(out / "config.json")
+        diff = configs.differences(
+            {"config": type(saved).__name__, **configs.flat_dict(saved)},
+            {"config": type(cfg).__name__, **configs.flat_dict(cfg)})
+        if set(diff) - RESUMABLE:
+            raise ValueError(f"--resume with a config that differs from {out / 'config.json'} "
+                             f"in {diff}; only --epochs / --steps may change on resume")
+    elif (out / "checkpoints").exists():
+        raise FileExistsError(
+            f"{out} already holds a run; pass --resume to continue it or choose another --out")
+
+
+def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, data=None):
+    """Trains ``cfg`` (any method's config) into ``out``; with ``resume`` continues from its
+    latest checkpoint, bit for bit (data and noise are indexed by the step).
+
+    ``data`` is what the method's ``load_data`` returns, for callers that train several runs
+    on the same data. Returns the finished `Run`.
+    """
+    method = methods.for_config(cfg)
+    out = Path(out)
+    check_run_folder(out, cfg, resume=resume)
+    data = method.load_data(cfg) if data is None else data
+    described = method.describe(cfg, data)
+    nets, state = method.init(cfg, described, data)
+    ckpt = Checkpointer(out / "checkpoints")
+    if resume:
+        state, _ = ckpt.restore(state)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(cfg.to_json())
+    (out / "data.json").write_text(json.dumps(described))
+
+    step_fn, per_step = method.make_step(cfg, nets)
+    steps_per_epoch = method.steps_per_epoch(cfg, data, per_step)
+    total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
+    on_epoch = method.start(cfg, nets, data, out, progress)
+    state = loop.run(
+        state, step_fn, method.batches(cfg, nets, data, per_step, int(state.step)),
+        total_steps=total, steps_per_epoch=steps_per_epoch, out_dir=out, checkpointer=ckpt,
+        on_epoch=on_epoch, log_every=cfg.log_every, meta={"config": json.loads(cfg.to_json())},
+        desc=method.title(cfg), progress=progress,
+    )
+    ckpt.close()
+    return Run(cfg, nets, state, out, described)
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Config, networks and the latest state of a finished or interrupted run (any method)."""
+    run_dir = run_directory(run_dir)
+    cfg = configs.load_config(run_dir / "config.json")
+    described = json.loads((run_dir / "data.json").read_text())
+    nets, like = methods.for_config(cfg).init(cfg, described, None)
+    ckpt = Checkpointer(run_dir / "checkpoints")
+    try:
+        state, _ = ckpt.restore(like)
+    finally:
+        ckpt.close()
+    return Run(cfg, nets, state, run_dir, described)
+
+
+def _as_run(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else load_run(run)
+
+
+def sample(run: Run | str | Path, *, n: int, out: str | Path, seed: int = 0,
+           interpolate: int | None = None, points: int = 10, label: int | None = None) -> Path:
+    """What ``jaxgan sample`` does on any run: a PNG grid (or a scatter of 2-D points), or an
+    ``.npz`` with key ``x`` in [-1, 1] (and ``y``, the labels, for a conditional run);
+    ``interpolate=K``: K strips of ``points`` samples walking between two latents."""
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise ValueError(f"--out must end in .png or .npz, got {out}")
+    run = _as_run(run)
+    method = methods.for_config(run.cfg)
+    if interpolate:
+        kw = {"label": label} if label is not None else {}
+        drawn = method.interpolate(run, interpolate, points, seed, **kw)
+    else:
+        drawn = method.sample(run, n, seed, label)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npz":
+        arrays = {"x": drawn.x} if drawn.y is None else {"x": drawn.x, "y": np.asarray(drawn.y)}
+        np.savez_compressed(out, **arrays)
+    else:
+        centres = (mixtures.centres(run.cfg.dataset)
+                   if drawn.x.ndim == 2 and run.cfg.dataset in configs.MIXTURES else None)
+        plots.save_samples(out, drawn.x, centres, title=method.title(run.cfg), rows=drawn.rows)
+    return out
+
+
+def evaluate(run: Run | str | Path, *, n: int = 10_000, data_dir: str | None = None,
+             seed: int = 0, progress: bool = True) -> dict:
+    """What ``jaxgan eval --checkpoint`` does on any run: the method's scores (samples'
+    metrics beside the anchors; the K+1 GAN's test error too), written to ``eval.json`` in
+    the run folder."""
+    run = _as_run(run)
+    result = methods.for_config(run.cfg).evaluate(run, n, seed, data_dir, progress)
+    result.update(run=str(run.run_dir), step=int(run.state.step))
+    result.setdefault("n", n)
+    (run.run_dir / "eval.json").write_text(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,45 @@
+"""Behaviour does not change when code moves: short runs of every method (`golden_runs`)
+give the numbers recorded before the spine refactor (tests/data/golden.json).
+
+Recorded and rerun on the same machine the match is bit for bit (`python
+tests/golden_runs.py` says so); the test allows float noise (rtol 1e-4) so that a patch
+release of XLA does not fail it, while a changed formula, key, order or seed does.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import golden_runs
+
+
+@pytest.fixture(scope="module")
+def outputs(mnist_dir, tmp_path_factory):
+    return golden_runs.capture(str(mnist_dir), tmp_path_factory.mktemp("golden"))
+
+
+RECORDED = json.loads(golden_runs.GOLDEN.read_text())
+
+
+def _close(got, want, where):
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and sorted(got) == sorted(want), where
+        for k in want:
+            _close(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want)):
+            _close(g, w, f"{where}[{i}]")
+    elif isinstance(want, float) and math.isnan(want):
+        assert isinstance(got, float) and math.isnan(got), where
+    elif isinstance(want, (int, float)) and not isinstance(want, bool):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6, err_msg=where)
+    else:
+        assert got == want, where
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_the_same_seed_gives_the_recorded_numbers(outputs, name):
+    _close(outputs[name], RECORDED[name], name)
