@@ -1,6 +1,8 @@
 """Throughput of the input pipeline alone (no training step), in samples per second.
 
-        python benchmarks/data_pipeline.py [--mnist-dir /work/shared/data/mnist] [--seconds 3]
+        python benchmarks/data_pipeline.py [--mnist-dir ../shared/data/mnist] [--seconds 3]
+
+--mnist-dir defaults to $JAXGAN_DATA_DIR, else ../shared/data/mnist beside the repository.
 
 Measures MNIST from IDX files at batch 64 and 128, and a folder of generated 178x218 JPEGs
 (CelebA's size) decoded, cropped and resized to 64 px. For scale: the LSGAN MNIST training
@@ -11,9 +13,11 @@ far faster than that not to be the bottleneck.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -42,7 +46,8 @@ def make_folder(root: str, n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--mnist-dir", default="/work/shared/data/mnist")
+    parser.add_argument("--mnist-dir", default=os.environ.get(
+        "JAXGAN_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist")))
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--folder-images", type=int, default=512)

@@ -1,24 +1,26 @@
 """Trains (or loads) the MNIST evaluator, times the metric set on 10,000 images, prints the
 reference anchors.
 
-    python benchmarks/eval_speed.py [--data /work/shared/data/mnist] [--cache-dir DIR]
+    python benchmarks/eval_speed.py [--data ../shared/data/mnist] [--cache-dir DIR]
                                     [--epochs N] [--n 10000]
 
 The training split is whatever the IDX files hold (22,699 images for the partial MNIST
-train split in /work/shared/data/mnist); the test split is the official 10,000.
+train split in ../shared/data/mnist); the test split is the official 10,000. --data defaults to
+$JAXGAN_DATA_DIR, else ../shared/data/mnist beside the repository.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import pathlib
 import time
 
 import numpy as np
 
 from jaxgan.metrics import (
-    TrainConfig,
+    EvaluatorRecipe,
     evaluate_images,
     frechet_distance,
     get_evaluator,
@@ -61,9 +63,10 @@ def load_mnist(root: pathlib.Path):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default="/work/shared/data/mnist")
+    beside = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    p.add_argument("--data", default=os.environ.get("JAXGAN_DATA_DIR", str(beside)))
     p.add_argument("--cache-dir", default=None)
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--epochs", type=int, default=EvaluatorRecipe.epochs)
     p.add_argument("--n", type=int, default=10000)
     args = p.parse_args()
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.ticker import EngFormatter
 from tqdm.auto import tqdm
 
 from jaxgan import configs, loop, plots
@@ -491,7 +492,7 @@ def metrics_figure(results: dict, keys: list[str], path: Path) -> None:
         ax.set_title(k, fontsize=9)
         ax.set_xlabel("step")
         # "80k" rather than "80000": six-digit step labels run into each other.
-        ax.xaxis.set_major_formatter(plots.EngFormatter(sep=""))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)

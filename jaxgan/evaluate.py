@@ -9,7 +9,6 @@ samples are scored with PacGAN's mode metrics.
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import numpy as np

@@ -10,7 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import EngFormatter, LogFormatter  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -118,8 +118,8 @@ def save_curves(
             y = scale * np.array([r.get(key, np.nan) for r in rows], np.float64)
             ax.plot(xs, y, alpha=0.4 if smooth else 1.0, label=label,
                     **({} if smooth or len(xs) > 40 else {"marker": "o", "ms": 3}))
-            k = min(len(y), 9)
-            if smooth and k > 2:
+            k = 9  # a moving mean only once there are more points than its window
+            if smooth and len(y) > k:
                 ax.plot(xs[k - 1 :], np.convolve(y, np.ones(k) / k, mode="valid"),
                         label=f"moving mean of {k}")
         ax.set_xlabel(x)

@@ -23,7 +23,6 @@ import numpy as np
 
 from jaxgan import configs, loop, methods, plots
 from jaxgan.checkpoint import Checkpointer
-from jaxgan.data import mixtures
 from jaxgan.methods.base import Run
 
 # Settings a resumed run may change: only how long it runs.
@@ -122,8 +121,7 @@ def sample(run: Run | str | Path, *, n: int, out: str | Path, seed: int = 0,
     run = _as_run(run)
     method = methods.for_config(run.cfg)
     if interpolate:
-        kw = {"label": label} if label is not None else {}
-        drawn = method.interpolate(run, interpolate, points, seed, **kw)
+        drawn = method.interpolate(run, interpolate, points, seed, label)
     else:
         drawn = method.sample(run, n, seed, label)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -131,9 +129,8 @@ def sample(run: Run | str | Path, *, n: int, out: str | Path, seed: int = 0,
         arrays = {"x": drawn.x} if drawn.y is None else {"x": drawn.x, "y": np.asarray(drawn.y)}
         np.savez_compressed(out, **arrays)
     else:
-        centres = (mixtures.centres(run.cfg.dataset)
-                   if drawn.x.ndim == 2 and run.cfg.dataset in configs.MIXTURES else None)
-        plots.save_samples(out, drawn.x, centres, title=method.title(run.cfg), rows=drawn.rows)
+        plots.save_samples(out, drawn.x, drawn.centres, title=method.title(run.cfg),
+                           rows=drawn.rows)
     return out
 
 

@@ -34,8 +34,9 @@ class GANState:
       g_params, d_params: ``nnx.Param`` states of G and D.
       g_stats, d_stats: the rest of each network's state (BatchNorm running statistics).
       g_opt, d_opt: optax states.
-      extra: technique state, a dict, empty by default. Historical averaging keeps
-        ``"g_hist"`` / ``"d_hist"`` there: ``{"mean": params, "count": int32}``
+      extra: what a technique or method adds, a dict, empty by default. Historical
+        averaging keeps ``"g_hist"`` / ``"d_hist"`` there (``{"mean": params, "count":
+        int32}``), the K+1 GAN the moving average of D's parameters, ``"d_avg"``
         (`jaxgan.averaging`).
     """
 

@@ -9,7 +9,6 @@ latent table, the K+1 losses, the seed stack) to leave its mark on the numbers.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -20,6 +19,20 @@ import jax
 import numpy as np
 
 GOLDEN = Path(__file__).parent / "data" / "golden.json"
+
+# Arrays that moved to another path of their state since the recording, with the same values:
+# the K+1 GAN's SSLState became a GANState with its D average in ``extra``.
+MOVED = {"ssl_mnist": (".d_avg", ".extra['d_avg']")}
+
+
+def recorded() -> dict:
+    """golden.json, with the state paths of `MOVED` renamed."""
+    out = json.loads(GOLDEN.read_text())
+    for name, (old, new) in MOVED.items():
+        state = out[name]["state"]
+        out[name]["state"] = {(new + k[len(old):] if k.startswith(old) else k): v
+                              for k, v in state.items()}
+    return out
 
 
 def fingerprint(tree) -> dict:
@@ -114,7 +127,7 @@ def main(argv):
         GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True))
         print(f"wrote {GOLDEN}")
         return 0
-    want = json.loads(GOLDEN.read_text())
+    want = recorded()
     bad = [k for k in got if json.dumps(got[k], sort_keys=True) != json.dumps(want[k], sort_keys=True)]
     print("bit-identical:", [k for k in got if k not in bad], "differ:", bad)
     return 1 if bad else 0

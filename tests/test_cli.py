@@ -103,22 +103,6 @@ def test_conditional_true_is_still_accepted_as_the_bare_flag(tmp_path):
     assert type(cfg).__name__ == "CGANMnistConfig"
 
 
-@pytest.fixture
-def fast_evaluator(tmp_path, monkeypatch):
-    # A 1-epoch evaluator in a private cache keeps these fast; test_evaluate and the metrics'
-    # own tests cover the real one.
-    import functools
-
-    from jaxgan import evaluate
-    from jaxgan.metrics import get_evaluator
-
-    monkeypatch.setattr(evaluate, "get_evaluator", functools.partial(
-        get_evaluator, epochs=1, cache_dir=tmp_path / "cache", progress=False))
-    evaluate.evaluator_for.cache_clear()
-    yield
-    evaluate.evaluator_for.cache_clear()
-
-
 @pytest.mark.parametrize("config, flags", [
     ("glo_mnist", ["--width", "4", "--z-dim", "8", "--batch-size", "16"]),
     ("ssl_mnist", ["--labels", "20", "--d-hidden", "32,16", "--g-hidden", "16", "--z-dim", "8",

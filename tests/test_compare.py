@@ -49,7 +49,7 @@ def test_seeds_trained_together_equal_separate_runs(vmapped, monkeypatch):
     for s in range(2):
         cfg = dataclasses.replace(TINY, seed=s)
         nets, state = init_state(cfg, (2,), 8)
-        step = make_train_step(get_objective(cfg.objective), nets)
+        step = make_train_step(get_objective(cfg.objective), nets, n_critic=get_objective(cfg.objective).n_critic)
         batches = data.batches(cfg.batch_size, seed=s)
         for _ in range(steps):
             state, _ = step(state, next(batches))

@@ -10,9 +10,6 @@ import pytest
 from jaxgan.data import DatasetError, load_dataset
 from jaxgan.data import idx
 
-MNIST_DIR = "/work/shared/data/mnist"
-needs_mnist = pytest.mark.skipif(not os.path.isdir(MNIST_DIR), reason="no local MNIST")
-
 
 def _idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
@@ -103,20 +100,20 @@ def test_bad_split(tmp_path):
         load_dataset("mnist", data_dir=str(tmp_path), split="validation")
 
 
-@needs_mnist
-def test_real_mnist_partial_train_and_full_test():
+def test_real_mnist_partial_train_and_full_test(mnist_dir):
+    root = str(mnist_dir)
     with pytest.warns(UserWarning, match=r"MNIST train \(partial\): 22,699 of 60,000 images"):
-        train = load_dataset("mnist", data_dir=MNIST_DIR)
+        train = load_dataset("mnist", data_dir=root)
     assert train.num_examples == 22_699
     assert train.description.startswith("MNIST train (partial)")
     assert train.example_shape == (28, 28, 1) and train.num_classes == 10
     # Of the two training label files, the one matching the images' count is chosen.
-    files = idx.find_idx_files(MNIST_DIR, "mnist", "train")
+    files = idx.find_idx_files(root, "mnist", "train")
     assert files is not None and "first22699" in os.path.basename(files[1])
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # The full test split must not warn.
-        test = load_dataset("mnist", data_dir=MNIST_DIR, split="test")
+        test = load_dataset("mnist", data_dir=root, split="test")
     assert test.num_examples == 10_000 and "partial" not in test.description
     x, y = test.arrays()
     assert x.shape == (10_000, 28, 28, 1) and x.dtype == np.float32 and y.dtype == np.int32
@@ -124,10 +121,10 @@ def test_real_mnist_partial_train_and_full_test():
     assert set(np.unique(y)) == set(range(10))
 
 
-@needs_mnist
-def test_real_mnist_labels_agree_with_the_full_label_file():
-    full = idx.read_idx(os.path.join(MNIST_DIR, "train-labels-idx1-ubyte.gz"))
+def test_real_mnist_labels_agree_with_the_full_label_file(mnist_dir):
+    root = str(mnist_dir)
+    full = idx.read_idx(os.path.join(root, "train-labels-idx1-ubyte.gz"))
     with pytest.warns(UserWarning):
-        split = idx.load_idx(MNIST_DIR, "mnist", "train")
+        split = idx.load_idx(root, "mnist", "train")
     assert len(full) == 60_000
     np.testing.assert_array_equal(split.source.labels, full[:22_699])

@@ -6,7 +6,6 @@ tests/golden_runs.py` says so); the test allows float noise (rtol 1e-4) so that 
 release of XLA does not fail it, while a changed formula, key, order or seed does.
 """
 
-import json
 import math
 
 import numpy as np
@@ -20,7 +19,7 @@ def outputs(mnist_dir, tmp_path_factory):
     return golden_runs.capture(str(mnist_dir), tmp_path_factory.mktemp("golden"))
 
 
-RECORDED = json.loads(golden_runs.GOLDEN.read_text())
+RECORDED = golden_runs.recorded()
 
 
 def _close(got, want, where):

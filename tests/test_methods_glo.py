@@ -2,7 +2,6 @@
 uses of a run (sampler, interpolation, held-out fitting), and runs through `jaxgan.runs`."""
 
 import dataclasses
-import functools
 import json
 
 import chex
@@ -13,25 +12,15 @@ import optax
 import pytest
 from PIL import Image
 
-from jaxgan import configs, evaluate, runs
+from jaxgan import configs, runs
 from jaxgan.configs import GLOConfig
 from jaxgan.functional import apply
-from jaxgan.glo_latents import fit_pca, init_latents, project
+from jaxgan.glo_latents import fit_pca, project
 from jaxgan.methods import Run, glo
-from jaxgan.metrics import get_evaluator
+from images import blobs
 
 TINY = GLOConfig(width=4, z_dim=4, levels=3, batch_size=8)
 N = 32
-
-
-def blobs(n: int, seed: int = 0) -> np.ndarray:
-    """Smooth random 28x28 images in [-1, 1]: a bright Gaussian blob each."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:28, 0:28]
-    c = rng.uniform(8, 20, (n, 2, 1, 1))
-    s = rng.uniform(2, 5, (n, 1, 1))
-    x = np.exp(-((yy - c[:, 0]) ** 2 + (xx - c[:, 1]) ** 2) / (2 * s**2))
-    return (2 * x - 1).astype(np.float32)[..., None]
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +200,7 @@ def test_fit_held_out_with_theta_frozen_lowers_the_loss(tiny, trained):
     chex.assert_trees_all_equal(glo.held_out_start(trained, pca, held_out), z0)
     run = dataclasses.replace(trained, cfg=dataclasses.replace(TINY, fit_steps=2))
     assert glo.fit_held_out(run, held_out, z0)[1].shape == (3,)
-    with pytest.raises(ValueError, match="train_codes"):
+    with pytest.raises(ValueError, match="x_train"):
         glo.held_out_start(trained, pca, held_out, kind="nearest")
 
 
@@ -238,18 +227,6 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
                    progress=False)
     with pytest.raises(FileExistsError):
         runs.train(cfg, tmp_path / "run", progress=False)
-
-
-@pytest.fixture
-def fast_evaluator(tmp_path_factory, monkeypatch):
-    # A 1-epoch evaluator in a cache private to this test session keeps this fast (as in
-    # tests/test_evaluate.py); test_evaluate and the metrics' own tests cover the real one.
-    cache = tmp_path_factory.getbasetemp() / "evaluator-cache"
-    monkeypatch.setattr(evaluate, "get_evaluator", functools.partial(
-        get_evaluator, epochs=1, cache_dir=cache, progress=False))
-    evaluate.evaluator_for.cache_clear()
-    yield
-    evaluate.evaluator_for.cache_clear()
 
 
 def test_train_load_sample_and_evaluate_on_mnist(mnist_dir, tmp_path, fast_evaluator):

@@ -6,7 +6,7 @@ import pytest
 
 from jaxgan.metrics import evaluator as ev_mod
 from jaxgan.metrics.evaluator import (
-    TrainConfig,
+    EvaluatorRecipe,
     default_cache_dir,
     evaluate_images,
     get_evaluator,
@@ -14,7 +14,7 @@ from jaxgan.metrics.evaluator import (
 )
 
 # 8x8 images, 3 classes: class c is a bright horizontal bar on rows 2c, 2c + 1.
-CFG = TrainConfig(batch_size=32, learning_rate=3e-3, shift=1.0, rotate_deg=0.0, scale=0.0)
+CFG = EvaluatorRecipe(batch_size=32, learning_rate=3e-3, shift=1.0, rotate_deg=0.0, scale=0.0)
 
 
 def _toy(n, seed):

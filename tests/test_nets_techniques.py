@@ -10,7 +10,7 @@ from flax import nnx
 
 from jaxgan.nets import MLPDiscriminator
 from jaxgan.nets import techniques as tn
-from jaxgan.state import eval_view
+from jaxgan.functional import eval_view
 
 
 def mbd(include_self=True, a=6, b=4, c=3, seed=0, **kw):

@@ -56,7 +56,7 @@ def test_step_compiles_once_and_reports_metrics(setup):
 @pytest.mark.parametrize("objective", ["gan", "nsgan", "lsgan", "lsgan-pearson"])
 def test_a_few_steps_lower_the_d_loss_on_a_fixed_batch(setup, objective):
     nets, state = setup
-    step_fn = make_train_step(get_objective(objective), nets)
+    step_fn = make_train_step(get_objective(objective), nets, n_critic=get_objective(objective).n_critic)
     state = jax.tree.map(jnp.copy, state)
     _, history = run_steps(step_fn, state, 25, fixed_batch())
     first = float(history[0]["d_loss"])
@@ -68,7 +68,7 @@ def test_a_few_steps_lower_the_d_loss_on_a_fixed_batch(setup, objective):
 
 def test_same_seed_gives_bit_identical_states(setup):
     nets, _ = setup
-    step_fn = make_train_step(get_objective("lsgan"), nets)
+    step_fn = make_train_step(get_objective("lsgan"), nets, n_critic=get_objective("lsgan").n_critic)
     finals = []
     for _ in range(2):
         _, state = init_state(CFG, (2,))
@@ -107,7 +107,7 @@ def test_sampler_is_deterministic_and_shaped(setup):
 def test_reference_objectives_train_through_the_one_step(setup, objective):
     nets, state = setup
     obj = get_objective(objective)
-    step_fn = make_train_step(obj, nets)
+    step_fn = make_train_step(obj, nets, n_critic=obj.n_critic)
     state = jax.tree.map(jnp.copy, state)
     batch = fixed_batch(64 * obj.n_critic)
     state, history = run_steps(step_fn, state, 10, batch)

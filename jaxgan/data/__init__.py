@@ -1,7 +1,7 @@
 """Datasets for jaxgan: MNIST, Fashion-MNIST, the 2-D mixtures, and image folders.
 
         from jaxgan.data import load_dataset
-        ds = load_dataset("mnist", data_dir="/work/shared/data/mnist")
+        ds = load_dataset("mnist", data_dir="PATH/TO/mnist")
         for batch in ds.batches(64, seed=0, start_step=step):  # {"x", "y", "index"}
             ...
 

@@ -34,11 +34,13 @@ class Run:
 @dataclasses.dataclass(frozen=True)
 class Samples:
     """What `Method.sample` draws: images ``(N, H, W, C)`` in [-1, 1] or 2-D points
-    ``(N, 2)``; a conditional model's labels; rows for a figure (one per class or strip)."""
+    ``(N, 2)``; a conditional model's labels; rows for a figure (one per class or strip);
+    the real modes a figure of 2-D points draws them over."""
 
     x: np.ndarray
     y: np.ndarray | None = None
     rows: int | None = None
+    centres: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +63,8 @@ class Method:
         of the run folder and returns the hook called after every epoch (figures and
         evaluation; a dict it returns goes into ``metrics.jsonl``).
       sample: ``(run, n, seed, label) -> Samples``.
-      interpolate: ``(run, strips, points, seed) -> Samples``, latent walks.
+      interpolate: ``(run, strips, points, seed, label) -> Samples``, latent walks (a
+        conditional model's strips keep one class each, or ``label``).
       evaluate: ``(run, n, seed, data_dir, progress) -> dict``, scores of a trained run:
         ``{"samples": {metric: value}, ...}`` as `jaxgan.evaluate.format_table` prints.
       title: ``cfg -> str``, how progress bars and figures name a run.

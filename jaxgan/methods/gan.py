@@ -19,6 +19,7 @@ from jaxgan import evaluate as scoring
 from jaxgan import noise, plots
 from jaxgan.configs import MIXTURES, TrainConfig
 from jaxgan.data import Dataset, load_dataset, mixtures
+from jaxgan.functional import chunked
 from jaxgan.methods.base import Method, Run, Samples
 from jaxgan.state import GANState, Networks, init_state
 from jaxgan.step import check_labels, make_sampler, make_step
@@ -52,11 +53,9 @@ def generate(nets: Networks, state: GANState, n: int, *, seed: int, z_dist: str,
     elif labels is not None:
         raise ValueError("--label is for conditional runs; this run is unconditional")
     sample = make_sampler(nets)
-    parts = [
-        np.asarray(sample(state, z[i : i + chunk], None if labels is None else labels[i : i + chunk]))
-        for i in range(0, n, chunk)
-    ]
-    return np.concatenate(parts), labels
+    if labels is None:
+        return chunked(lambda z: sample(state, z), np.asarray(z), chunk=chunk), None
+    return chunked(lambda z, y: sample(state, z, y), np.asarray(z), labels, chunk=chunk), labels
 
 
 def centres(dataset: str) -> np.ndarray | None:
@@ -121,6 +120,11 @@ def _start(cfg: TrainConfig, nets: Networks, data: Dataset, out: Path, progress:
     return on_epoch
 
 
+def _make_step(cfg: TrainConfig, nets: Networks):
+    step, n_critic = make_step(cfg, nets)
+    return step, cfg.batch_size * n_critic  # each of the n_critic D updates takes a batch
+
+
 def _batches(cfg: TrainConfig, nets: Networks, data: Dataset, per_step: int, start: int):
     batches = data.batches(per_step, seed=cfg.seed, start_step=start)
     return _checked_labels(batches, nets) if nets.conditional else batches
@@ -138,11 +142,10 @@ def _sample(run: Run, n: int, seed: int, label: int | None) -> Samples:
     else:
         y = label
     x, y = generate(nets, run.state, n, seed=seed, z_dist=cfg.z_dist, labels=y)
-    return Samples(x, y, rows)
+    return Samples(x, y, rows, centres(cfg.dataset))
 
 
-def _interpolate(run: Run, strips: int, points: int, seed: int, label: int | None = None
-                 ) -> Samples:
+def _interpolate(run: Run, strips: int, points: int, seed: int, label: int | None) -> Samples:
     cfg, nets = run.cfg, run.nets
     if len(nets.out_shape) != 3:
         raise ValueError("--interpolate draws image strips; this run generates 2-D points")
@@ -174,7 +177,7 @@ METHOD = Method(
     load_data=_load_data,
     describe=_describe,
     init=_init,
-    make_step=lambda cfg, nets: (lambda s, k: (s, cfg.batch_size * k))(*make_step(cfg, nets)),
+    make_step=_make_step,
     batches=_batches,
     steps_per_epoch=lambda cfg, data, per_step: data.steps_per_epoch(per_step),
     start=_start,

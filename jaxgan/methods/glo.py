@@ -309,6 +309,8 @@ def held_out_start(run: Run, pca: PCA, x: np.ndarray, *, kind: str | None = None
     """Starting latents for held-out images (`jaxgan.glo_latents.held_out_init`), of the
     config's ``fit_init`` kind by default."""
     kind = run.cfg.fit_init if kind is None else kind
+    if kind == "nearest" and x_train is None:
+        raise ValueError("held_out_start 'nearest' needs x_train, the training images")
     codes = pca.encode(x_train) if kind == "nearest" else None
     return held_out_init(run.state.latents, pca, x, projection=run.cfg.projection, kind=kind,
                          train_codes=codes)
@@ -378,7 +380,9 @@ def _sample(run: Run, n: int, seed: int, label: int | None) -> Samples:
     return Samples(sample(run, jax.random.PRNGKey(seed), n))
 
 
-def _interpolate(run: Run, strips: int, points: int, seed: int) -> Samples:
+def _interpolate(run: Run, strips: int, points: int, seed: int, label: int | None) -> Samples:
+    if label is not None:
+        raise ValueError("--label is for conditional runs; a GLO run has no classes")
     return Samples(interpolation_strips(run, jax.random.PRNGKey(seed), strips, points),
                    rows=strips)
 

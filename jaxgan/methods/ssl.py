@@ -63,7 +63,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import nnx, struct
+from flax import nnx
 
 from jaxgan import evaluate as scoring
 from jaxgan import losses, noise, plots
@@ -75,6 +75,7 @@ from jaxgan.functional import apply, call, chunked, eval_view
 from jaxgan.methods.base import Method, Run, Samples
 from jaxgan.nets.ssl_mnist import SSLMnistDiscriminator, SSLMnistGenerator
 from jaxgan.nets.techniques import data_dependent_init
+from jaxgan.state import GANState
 
 Array = jax.Array
 
@@ -87,30 +88,6 @@ def to_unit(x):
 # --------------------------------------------------------------------------------------
 # State and step
 # --------------------------------------------------------------------------------------
-
-
-@struct.dataclass
-class SSLState:
-    """Everything a semi-supervised run changes, as one pytree.
-
-    Attributes:
-      step: completed train steps (int32 scalar); keys derive from it.
-      key: the run's base PRNG key.
-      g_params, g_stats, d_params, d_stats: the networks' parameters and other state (G's
-        batch-norm averages; D's fixed weight-norm scales).
-      g_opt, d_opt: Adam states.
-      d_avg: the zero-started moving average of ``d_params`` (see `averaged_d_params`).
-    """
-
-    step: Array
-    key: Array
-    g_params: nnx.State
-    g_stats: nnx.State
-    d_params: nnx.State
-    d_stats: nnx.State
-    g_opt: optax.OptState
-    d_opt: optax.OptState
-    d_avg: nnx.State
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +114,7 @@ def sample_z(key: Array, n: int, z_dim: int) -> Array:
 
 
 def init_state(cfg: SSLConfig, x_init: np.ndarray | None, num_classes: int = 10,
-               example_shape: tuple[int, ...] = (28, 28, 1)) -> tuple[SSLNets, SSLState]:
+               example_shape: tuple[int, ...] = (28, 28, 1)) -> tuple[SSLNets, GANState]:
     """Networks, optimisers and the initial state from ``cfg.seed``.
 
     ``x_init`` (``(n, ...)`` images in [-1, 1]) drives D's data-dependent initialisation
@@ -165,22 +142,24 @@ def init_state(cfg: SSLConfig, x_init: np.ndarray | None, num_classes: int = 10,
         g_graph=g_graph, d_graph=d_graph, d_eval=nnx.split(eval_view(d), nnx.Param, ...)[0],
         g_tx=tx, d_tx=tx, z_dim=cfg.z_dim, num_classes=num_classes,
     )
-    state = SSLState(
+    # The GAN state, with the moving average of D's parameters (zero-started, bias-corrected
+    # when read: `averaged_d_params`) in ``extra``.
+    state = GANState(
         step=jnp.zeros((), jnp.int32), key=run_key, g_params=g_params, g_stats=g_stats,
         d_params=d_params, d_stats=d_stats, g_opt=tx.init(g_params), d_opt=tx.init(d_params),
-        d_avg=ema_init(d_params),
+        extra={"d_avg": ema_init(d_params)},
     )
     return nets, state
 
 
-def averaged_d_params(state: SSLState, rate: float) -> nnx.State:
+def averaged_d_params(state: GANState, rate: float) -> nnx.State:
     """The moving average of D's parameters, bias-corrected (`jaxgan.averaging.ema_read`);
     D's current parameters before the first step or when ``rate`` is 0."""
-    return ema_read(state.d_avg, state.d_params, state.step, rate)
+    return ema_read(state.extra["d_avg"], state.d_params, state.step, rate)
 
 
 def make_train_step(cfg: SSLConfig, nets: SSLNets, *, jit: bool = True
-                    ) -> Callable[[SSLState, dict], tuple[SSLState, dict]]:
+                    ) -> Callable[[GANState, dict], tuple[GANState, dict]]:
     """``train_step(state, batch) -> (state, metrics)``, one official iteration.
 
     ``batch``: ``x_lab`` ``(B, ...)``, ``y_lab`` ``(B,)``, ``x_unl``, ``x_unl2`` ``(B, ...)``
@@ -226,7 +205,7 @@ def make_train_step(cfg: SSLConfig, nets: SSLNets, *, jit: bool = True
         fake_f = d_features(d_params, d_stats, fake, kd)
         return losses.feature_matching(real_f, fake_f), g_stats
 
-    def train_step(state: SSLState, batch: dict) -> tuple[SSLState, dict]:
+    def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
         key = jax.random.fold_in(state.key, state.step)
         k_fake, k_d, k_g = jax.random.split(key, 3)
         x_lab, x_unl, x_unl2 = (to_unit(batch[k]) for k in ("x_lab", "x_unl", "x_unl2"))
@@ -240,7 +219,7 @@ def make_train_step(cfg: SSLConfig, nets: SSLNets, *, jit: bool = True
         )
         updates, d_opt = nets.d_tx.update(d_grads, state.d_opt, state.d_params)
         d_params = optax.apply_updates(state.d_params, updates)
-        d_avg = ema_update(state.d_avg, d_params, cfg.ema_rate)
+        d_avg = ema_update(state.extra["d_avg"], d_params, cfg.ema_rate)
 
         # G matches the features of the D just updated (the official train_batch_gen runs
         # after train_batch_disc); the real features need no gradient, so they are computed
@@ -257,7 +236,7 @@ def make_train_step(cfg: SSLConfig, nets: SSLNets, *, jit: bool = True
             g_params = optax.apply_updates(g_params, updates)
         new_state = state.replace(
             step=state.step + 1, g_params=g_params, g_stats=g_stats, d_params=d_params,
-            g_opt=g_opt, d_opt=d_opt, d_avg=d_avg,
+            g_opt=g_opt, d_opt=d_opt, extra={**state.extra, "d_avg": d_avg},
         )
         metrics = {
             **aux,
@@ -299,7 +278,7 @@ def make_sampler(nets: SSLNets) -> Callable:
     official G never uses running averages), its state untouched."""
 
     @jax.jit
-    def sample(state: SSLState, z: Array) -> Array:
+    def sample(state: GANState, z: Array) -> Array:
         x = apply(nets.g_graph, state.g_params, state.g_stats, z)[0]
         return x * 2.0 - 1.0
 
@@ -349,7 +328,7 @@ def _start(cfg: SSLConfig, nets: SSLNets, data: SSLData, out: Path, progress: bo
     records_path = out / "metrics.jsonl"
     t0 = time.perf_counter()
 
-    def on_epoch(state: SSLState, epoch: int) -> dict:
+    def on_epoch(state: GANState, epoch: int) -> dict:
         avg = averaged_d_params(state, cfg.ema_rate)
         result = {
             "test_error": test_error(predict, avg, state.d_stats, data.x_test, data.y_test),
@@ -392,7 +371,9 @@ def _sample(run: Run, n: int, seed: int, label: int | None) -> Samples:
     return Samples(_draw(run, sample_z(jax.random.PRNGKey(seed), n, run.cfg.z_dim)))
 
 
-def _interpolate(run: Run, strips: int, points: int, seed: int) -> Samples:
+def _interpolate(run: Run, strips: int, points: int, seed: int, label: int | None) -> Samples:
+    if label is not None:
+        raise ValueError("--label is for conditional runs; the K+1 GAN's G is unconditional")
     z = noise.interpolation_strips(jax.random.PRNGKey(seed), run.cfg.z_dim, strips, points,
                                    "unit_uniform")
     return Samples(_draw(run, z), rows=strips)

@@ -19,7 +19,7 @@ gives the same numbers for real test images and for noise.
 from jaxgan.metrics.evaluator import (
     Evaluator,
     EvaluatorNet,
-    TrainConfig,
+    EvaluatorRecipe,
     default_cache_dir,
     evaluate_features,
     evaluate_images,
@@ -35,7 +35,7 @@ from jaxgan.metrics.score import class_entropy, classifier_score, conditional_ac
 __all__ = [
     "Evaluator",
     "EvaluatorNet",
-    "TrainConfig",
+    "EvaluatorRecipe",
     "class_entropy",
     "classifier_score",
     "conditional_accuracy",

@@ -181,7 +181,7 @@ class Evaluator:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class EvaluatorRecipe:
     """The evaluator's training recipe. Part of the cache key: change it, retrain."""
     epochs: int = 10
     batch_size: int = 128
@@ -231,7 +231,7 @@ def _random_affine(x: jax.Array, key: jax.Array, *, shift: float, rotate_deg: fl
     return jax.vmap(warp)(x, theta, s, t)
 
 
-def _make_train_step(graphdef, tx, cfg: TrainConfig):
+def _make_train_step(graphdef, tx, cfg: EvaluatorRecipe):
     def loss_fn(params, x, y):
         _, logits = nnx.merge(graphdef, params)(x)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
@@ -254,7 +254,7 @@ def _check_finite(loss) -> None:
 
 
 def train_evaluator(name: str, x_train, y_train, *, num_classes: int | None = None,
-                    config: TrainConfig = TrainConfig(), progress: bool = True) -> Evaluator:
+                    config: EvaluatorRecipe = EvaluatorRecipe(), progress: bool = True) -> Evaluator:
     """Trains an evaluator from scratch (no cache). Adam with cosine decay, shift aug."""
     x = _as_images(x_train)
     y = np.asarray(y_train, dtype=np.int32)
@@ -323,7 +323,7 @@ def data_checksum(x_train, y_train) -> str:
     return h.hexdigest()
 
 
-def _cache_key(data_sha: str, num_classes: int, config: TrainConfig) -> str:
+def _cache_key(data_sha: str, num_classes: int, config: EvaluatorRecipe) -> str:
     recipe = json.dumps({"arch": ARCH_VERSION, "num_classes": num_classes,
                          "config": dataclasses.asdict(config)}, sort_keys=True)
     return hashlib.sha256((data_sha + recipe).encode()).hexdigest()
@@ -384,14 +384,14 @@ def load_evaluator(path) -> tuple[Evaluator, dict]:
 
 
 def get_evaluator(name: str, x_train, y_train, x_test=None, y_test=None, *,
-                  cache_dir=None, epochs: int = TrainConfig.epochs, seed: int = 0,
-                  num_classes: int | None = None, config: TrainConfig | None = None,
+                  cache_dir=None, epochs: int = EvaluatorRecipe.epochs, seed: int = 0,
+                  num_classes: int | None = None, config: EvaluatorRecipe | None = None,
                   progress: bool = True) -> Evaluator:
     """The evaluator for a dataset: loaded from the cache, or trained and cached.
 
     The cache file is ``<cache_dir>/<name>-evaluator-v<ARCH_VERSION>-<key>.npz`` where the
     key hashes the sha256 of ``(x_train, y_train)``, the architecture version and the
-    training recipe (``TrainConfig``: epochs, seed, ...). A missing file, an unreadable one,
+    training recipe (``EvaluatorRecipe``: epochs, seed, ...). A missing file, an unreadable one,
     or one whose stored checksum does not match is retrained and rewritten.
 
     Args:
@@ -399,12 +399,12 @@ def get_evaluator(name: str, x_train, y_train, x_test=None, y_test=None, *,
       x_train, y_train: training images float (N, H, W[, C]) in [-1, 1], int labels (N,).
       x_test, y_test: optional test split; ``test_accuracy`` is measured on it.
       cache_dir: defaults to ``$JAXGAN_CACHE_DIR`` or ``~/.cache/jaxgan``.
-      epochs, seed: shortcuts for the corresponding ``TrainConfig`` fields.
+      epochs, seed: shortcuts for the corresponding ``EvaluatorRecipe`` fields.
       num_classes: defaults to ``max(y_train) + 1``.
-      config: a full ``TrainConfig`` (its epochs/seed are overridden by the keywords).
+      config: a full ``EvaluatorRecipe`` (its epochs/seed are overridden by the keywords).
       progress: show a tqdm bar while training.
     """
-    config = dataclasses.replace(config or TrainConfig(), epochs=epochs, seed=seed)
+    config = dataclasses.replace(config or EvaluatorRecipe(), epochs=epochs, seed=seed)
     y = np.asarray(y_train, dtype=np.int32)
     if num_classes is None:
         num_classes = int(y.max()) + 1

@@ -1,6 +1,6 @@
 """LSGAN's MNIST generator and discriminator (Mao et al. 2017, arXiv:1611.04076), NHWC.
 
-Layer for layer the PyTorch model of ``/work/shared/bench/torch_lsgan.py`` (classes ``G`` and
+Layer for layer the PyTorch model of ``../shared/bench/torch_lsgan.py`` (classes ``G`` and
 ``D``), which the throughput comparison runs against:
 
 * G: z (62) -> FC 1024, BN, ReLU -> FC 128*7*7, BN, ReLU -> reshape 128x7x7 ->

@@ -1,7 +1,7 @@
 """Fully connected generator and discriminator, for the 2-D mixtures of Gaussians.
 
 Defaults follow the LSGAN paper's mixture code (Mao et al. 2017, arXiv:1611.04076): 2 hidden
-tanh layers of 128, z 256-d. ``/work/shared/bench/torch_ring.py`` uses ``depth=3,
+tanh layers of 128, z 256-d. ``../shared/bench/torch_ring.py`` uses ``depth=3,
 activation="relu"``. Initialisation is PyTorch's default (U(+-1/sqrt(fan_in)) for weights
 and biases), as in that reference. The generator's output is linear: the mixtures' modes lie
 outside [-1, 1] (grid-25 spans [-4, 4]^2). LeakyReLU uses slope 0.2.

@@ -14,13 +14,14 @@ from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxgan import losses, techniques
-from jaxgan.configs import MixtureConfig, TrainConfig
+from jaxgan import averaging, configs, losses
+from jaxgan.configs import MixtureConfig, TrainConfig, Techniques
 from jaxgan.nets import MLPDiscriminator
+from jaxgan.nets import features
+from jaxgan.nets.build import apply_network_techniques
 from jaxgan.objectives import get_objective
-from jaxgan.state import apply_network_techniques, init_state, split_networks
-from jaxgan.step import make_sampler, make_train_step
-from jaxgan.techniques import Techniques
+from jaxgan.state import init_state, split_networks
+from jaxgan.step import make_sampler, make_step, make_train_step
 
 CFG = MixtureConfig(objective="nsgan", hidden=16, z_dim=4, batch_size=32, d_lr=1e-3, g_lr=1e-3)
 
@@ -60,11 +61,11 @@ def test_feature_matching_hand_values_and_reductions():
 def test_feature_layer_by_path():
     d = MLPDiscriminator(in_dim=2, hidden=8, rngs=nnx.Rngs(0))
     x = jnp.ones((3, 2))
-    assert techniques.feature_layers(d, x) == ["features", "hidden/0", "hidden/1"]
-    chex.assert_trees_all_equal(techniques.layer_features(d, "features", x), d.features(x))
-    chex.assert_trees_all_close(techniques.layer_features(d, "hidden/0", x), d.hidden[0](x))
+    assert features.feature_layers(d, x) == ["features", "hidden/0", "hidden/1"]
+    chex.assert_trees_all_equal(features.layer_features(d, "features", x), d.features(x))
+    chex.assert_trees_all_close(features.layer_features(d, "hidden/0", x), d.hidden[0](x))
     with pytest.raises(ValueError, match="hidden/1"):
-        techniques.layer_features(d, "out", x)
+        features.layer_features(d, "out", x)
 
 
 # --------------------------------------------------------------------------------------
@@ -112,11 +113,11 @@ def test_history_mean_is_the_mean_of_the_parameter_history():
     params = {"w": jnp.zeros((2, 3)), "b": jnp.zeros(3)}
     keys = jax.random.split(jax.random.PRNGKey(0), 50)
     seen = [params]
-    hist = techniques.history_init(params)
+    hist = averaging.running_mean_init(params)
     for k in keys:
         params = jax.tree.map(lambda p: p + jax.random.normal(k, p.shape), params)
         seen.append(params)
-        hist = techniques.history_update(hist, params)
+        hist = averaging.running_mean_update(hist, params)
     want = jax.tree.map(lambda *ps: np.mean(np.stack(ps), axis=0), *seen)
     chex.assert_trees_all_close(hist["mean"], want, rtol=1e-5, atol=1e-6)
     assert int(hist["count"]) == 51
@@ -126,18 +127,18 @@ def test_history_penalty_value_and_gradient():
     mean = {"w": jnp.array([1.0, -2.0])}
     theta = {"w": jnp.array([0.5, 1.0])}
     hist = {"mean": mean, "count": jnp.int32(3)}
-    assert float(techniques.history_penalty(theta, hist)) == pytest.approx(0.25 + 9.0)
-    grad = jax.grad(techniques.history_penalty)(theta, hist)
+    assert float(averaging.history_penalty(theta, hist)) == pytest.approx(0.25 + 9.0)
+    grad = jax.grad(averaging.history_penalty)(theta, hist)
     chex.assert_trees_all_close(grad["w"], 2 * (theta["w"] - mean["w"]))
-    into_past = jax.grad(lambda m: techniques.history_penalty(theta, {"mean": m, "count": 3}))(mean)
+    into_past = jax.grad(lambda m: averaging.history_penalty(theta, {"mean": m, "count": 3}))(mean)
     chex.assert_trees_all_equal(into_past["w"], jnp.zeros(2))  # the mean is a constant
 
 
 def test_historical_averaging_in_the_step_tracks_both_players():
-    cfg = MixtureConfig(**{**CFG.__dict__, "historical_avg": 0.5})
+    cfg = configs.replace(CFG, historical_avg=0.5)
     nets, state = init_state(cfg, (2,))
     chex.clear_trace_counter()
-    raw = make_train_step(get_objective("nsgan"), nets, jit=False)
+    raw, _ = make_step(cfg, nets, jit=False)
     step_fn = jax.jit(chex.assert_max_traces(raw, n=1), donate_argnums=0)
     g_seen, d_seen = [state.g_params], [state.d_params]
     state = jax.tree.map(jnp.copy, state)
@@ -169,9 +170,12 @@ def test_historical_averaging_needs_its_state():
 # --------------------------------------------------------------------------------------
 
 
-def run_compiled(nets, state, objective="nsgan", steps=3, n=32):
+def run_compiled(nets, state, cfg=CFG, steps=3, n=32, techniques=None):
     chex.clear_trace_counter()  # every test builds its own train_step
-    raw = make_train_step(get_objective(objective), nets, jit=False)
+    if techniques is None:
+        raw, _ = make_step(cfg, nets, jit=False)
+    else:
+        raw = make_train_step(get_objective(cfg.objective), nets, techniques=techniques, jit=False)
     step_fn = jax.jit(chex.assert_max_traces(raw, n=1), donate_argnums=0)
     state = jax.tree.map(jnp.copy, state)
     for _ in range(steps):
@@ -193,11 +197,10 @@ def run_compiled(nets, state, objective="nsgan", steps=3, n=32):
     ids=["fm-layer", "mbd-ls-lsgan", "all-conditional-ncritic2"],
 )
 def test_each_switch_composes_with_the_step(switches):
-    cfg = MixtureConfig(**{**CFG.__dict__, **switches})
+    cfg = configs.replace(CFG, **switches)
     nets, state = init_state(cfg, (2,), num_classes=8)
-    assert nets.techniques == Techniques.from_config(cfg)
     n = 32 * (cfg.n_critic or 1)
-    run_compiled(nets, state, cfg.objective, n=n)
+    run_compiled(nets, state, cfg, n=n)
 
 
 class BNPointGenerator(nnx.Module):
@@ -222,49 +225,34 @@ def test_virtual_batch_norm_composes_with_the_step():
         BNPointGenerator(rngs), MLPDiscriminator(in_dim=2, hidden=8, rngs=rngs), tech, rngs, batch_size=32
     )
     nets, state = split_networks(g, d, optax.adam(1e-3), optax.adam(1e-3), jax.random.PRNGKey(1), tech)
-    state, _ = run_compiled(nets, state)
+    state, _ = run_compiled(nets, state, techniques=tech)
     # Samples of one example do not depend on the others drawn with it.
     z = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
     sample = make_sampler(nets)
     chex.assert_trees_all_close(sample(state, z)[:2], sample(state, z[:2]), atol=1e-5)
 
 
-def test_every_technique_is_a_config_field_with_the_same_default():
-    # The CLI's flags come from TrainConfig's fields: a technique missing there would be
-    # silently off in every run, whatever the user asked for.
-    config = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+def test_every_technique_is_a_flat_config_field():
+    # The CLI's flags and compare's +switches name the nested techniques by their own names.
+    types = configs.field_types(TrainConfig)
     for f in dataclasses.fields(Techniques):
-        assert f.name in config and config[f.name] == f.default, f.name
+        assert f.name in types, f.name
+    cfg = configs.replace(CFG, feature_matching=True, steps=3)
+    assert cfg.techniques.feature_matching and cfg.steps == 3
+    with pytest.raises(ValueError, match="no field"):
+        configs.replace(CFG, feature_matchin=True)
 
 
 def test_techniques_from_config_and_names():
-    cfg = MixtureConfig(feature_matching=True, historical_avg=0.1, label_smoothing=0.9)
-    t = Techniques.from_config(cfg)
+    t = Techniques(feature_matching=True, historical_avg=0.1, label_smoothing=0.9)
     assert t.names == ("fm", "ha", "ls") and Techniques().names == ()
-    assert Techniques.from_config(object()) == Techniques()  # configs without the fields
+    # A config.json written before the techniques were nested still loads.
+    import json
+    flat = json.loads(MixtureConfig(techniques=t).to_json())
+    flat.update(flat.pop("techniques"))
+    assert configs.from_dict(flat).techniques == t
     with pytest.raises(ValueError, match="fm_reduce"):
         Techniques(fm_reduce="max")
     with pytest.raises(ValueError, match="no BatchNorm"):
-        init_state(MixtureConfig(vbn=True, hidden=8, z_dim=2), (2,))
+        init_state(configs.replace(MixtureConfig(hidden=8, z_dim=2), vbn=True), (2,))
 
-
-def test_one_step_of_the_experiment_script(tmp_path, monkeypatch):
-    import json
-    import runpy
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "experiments" / "improved_gan_techniques.py"
-    out = tmp_path / "techniques"
-    monkeypatch.setattr(sys, "argv", [
-        script.name, "--variants", "mbd,vbn", "--steps", "1", "--hidden", "8",
-        "--z-dim", "4", "--batch-size", "16", "--mbd-kernels", "4", "--num-samples", "50",
-        "--out", str(out), "--no-progress",
-    ])
-    with pytest.raises(SystemExit) as exit_:
-        runpy.run_path(str(script), run_name="__main__")
-    assert exit_.value.code == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["mean"]) == {"mbd"}  # ring8's MLP G has no batch norm
-    assert summary["per_seed"]["vbn"]["0"] is None
-    assert (out / "techniques.png").exists()

@@ -1,0 +1,58 @@
+"""Building a config's (G, D) pair: the architecture names and the checks that data fits them."""
+
+import re
+
+import pytest
+from flax import nnx
+
+from jaxgan.configs import CGANMnistConfig, DCGANConfig, MixtureConfig, Techniques, TrainConfig
+from jaxgan.nets.build import ARCHS, build_networks
+from jaxgan.objectives import resolve
+from jaxgan.state import init_state
+
+
+@pytest.mark.parametrize("arch, shape, says", [
+    ("nope", (2,), "unknown arch 'nope'; valid: mlp, pacgan_mlp"),  # not "is for images"
+    ("nope", (28, 28, 1), "unknown arch 'nope'"),
+    ("mlp", (28, 28, 1), "use --arch lsgan_mnist or --arch dcgan"),
+    ("pacgan_mlp", (28, 28, 1), "is for 2-D point data"),
+    ("dcgan", (2,), "use --arch mlp"),
+    ("lsgan_mnist", (32, 32, 3), "use --arch dcgan"),
+])
+def test_a_wrong_arch_is_named_with_what_to_use(arch, shape, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        build_networks(TrainConfig(arch=arch), shape, nnx.Rngs(0))
+
+
+def test_d_norm_is_only_for_dcgan_and_conditional_lsgan_pair_is_refused():
+    with pytest.raises(ValueError, match="--d-norm"):
+        build_networks(TrainConfig(arch="mlp", d_norm="layer"), (2,), nnx.Rngs(0))
+    with pytest.raises(ValueError, match="unconditional pair"):
+        build_networks(TrainConfig(arch="lsgan_mnist", conditional=True), (28, 28, 1),
+                       nnx.Rngs(0), num_classes=10)
+    with pytest.raises(ValueError, match="needs labelled data"):
+        build_networks(CGANMnistConfig(), (28, 28, 1), nnx.Rngs(0), num_classes=None)
+
+
+def test_every_arch_builds_a_pair_with_the_techniques_it_asks_for():
+    shapes = {"mlp": (2,), "pacgan_mlp": (2,), "cgan_mlp": (28, 28, 1),
+              "lsgan_mnist": (28, 28, 1), "dcgan": (28, 28, 1)}
+    assert set(shapes) == set(ARCHS)
+    for arch, shape in shapes.items():
+        cfg = TrainConfig(arch=arch, width=8, hidden=8, z_dim=4,
+                          techniques=Techniques(minibatch_disc=True, mbd_kernels=3))
+        g, d = build_networks(cfg, shape, nnx.Rngs(0))
+        assert g.out_shape == shape and type(d).__name__ == "MinibatchDiscriminator", arch
+
+
+def test_wgan_gp_runs_get_a_layer_norm_critic():
+    # objectives.resolve decides D's normalisation once, for the state to build it with.
+    assert resolve(DCGANConfig(objective="wgan-gp"))[2] == "layer"
+    assert resolve(DCGANConfig(objective="nsgan"))[2] == "batch"
+    assert resolve(DCGANConfig(objective="wgan-gp", d_norm="batch"))[2] == "batch"
+    assert resolve(DCGANConfig(objective="wgan-gp"))[1] == 5  # and its critic steps
+
+
+def test_d_norm_is_refused_where_it_would_be_ignored():
+    with pytest.raises(ValueError, match="use --arch dcgan"):
+        init_state(MixtureConfig(d_norm="layer"), (2,))
