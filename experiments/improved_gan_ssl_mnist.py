@@ -68,21 +68,14 @@ def summarise(results: dict[int, list[dict]], labels: int) -> dict:
 
 
 def save_curves(path: Path, results: dict[int, list[dict]], title: str) -> None:
-    plt = plots.plt
-    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=110)
-    for s, h in sorted(results.items()):
-        ax.plot([r["epoch"] for r in h], [100 * r["test_error"] for r in h], marker="o", ms=2,
-                label=f"seed {s}")
-    ax.axhline(2.0, color="grey", ls="--", lw=0.8)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test error (%), averaged D")
-    plots.log_y(ax)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    """Every seed's test error (averaged D) against the epoch."""
+    rows: dict[int, dict] = {}
+    for s, h in results.items():
+        for r in h:
+            rows.setdefault(r["epoch"], {"epoch": r["epoch"]})[f"seed{s}"] = r["test_error"]
+    plots.save_curves(path, [rows[e] for e in sorted(rows)],
+                      [("", [(f"seed{s}", f"seed {s}") for s in sorted(results)])], title=title,
+                      x="epoch", log=True, scale=100, ylabel="test error (%), averaged D")
 
 
 def main(argv: list[str]) -> int:

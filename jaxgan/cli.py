@@ -53,10 +53,10 @@ def run_config(defaults, argv: list[str], *, prog: str = "jaxgan train",
     """Parses ``argv`` as overrides of ``defaults`` (any method's config) and trains it: the
     CLI's ``train`` and the experiment scripts."""
     cls = type(defaults)
-    first = (cls.__doc__ or "").strip().splitlines()[0]
+    # The config's own docstring heads its box of flags; this says what else can be chosen.
     cfg, opts = flags.parse(
         defaults, argv, prog=prog, extra=TrainOptions(),
-        description=description or f"Train {cls.__name__}: {first} {CONFIG_HELP}")
+        description=description or f"Train {cls.__name__} (method: {cls.method}). {CONFIG_HELP}")
     out = opts.out or default_out(cfg)
     print(f"jaxgan: training {methods.for_config(cfg).title(cfg)} -> {out}", file=sys.stderr)
     runs.train(cfg, out, resume=opts.resume, progress=opts.progress)

@@ -459,18 +459,17 @@ def _figure(samples: dict, path: Path, data, rows, keys) -> None:
 
 
 def _loss_figure(results: dict, path: Path) -> None:
-    fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.2), dpi=110)
+    """D and G loss of every entry against the step, each the mean over its seeds."""
+    rows: dict[int, dict] = {}
     for entry, run in results["runs"].items():
-        steps = [r["step"] for r in run["losses"]]
-        for ax, key in zip(axes, ("d_loss", "g_loss")):
-            ax.plot(steps, [np.mean(r[key]) for r in run["losses"]], label=entry)
-    for ax, key in zip(axes, ("D loss (mean over seeds)", "G loss (mean over seeds)")):
-        ax.set_title(key, fontsize=9)
-        ax.set_xlabel("step")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plots.plt.close(fig)
+        for r in run["losses"]:
+            row = rows.setdefault(r["step"], {"step": r["step"]})
+            row[f"{entry}/d_loss"] = float(np.mean(r["d_loss"]))
+            row[f"{entry}/g_loss"] = float(np.mean(r["g_loss"]))
+    entries = list(results["runs"])
+    plots.save_curves(path, [rows[k] for k in sorted(rows)], [
+        ("D loss (mean over seeds)", [(f"{e}/d_loss", e) for e in entries]),
+        ("G loss (mean over seeds)", [(f"{e}/g_loss", e) for e in entries])])
 
 
 def metrics_figure(results: dict, keys: list[str], path: Path) -> None:

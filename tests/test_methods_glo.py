@@ -17,7 +17,7 @@ from jaxgan.configs import GLOConfig
 from jaxgan.functional import apply
 from jaxgan.glo_latents import fit_pca, project
 from jaxgan.methods import Run, glo
-from images import blobs
+from images import blobs, sampled_digits
 
 TINY = GLOConfig(width=4, z_dim=4, levels=3, batch_size=8)
 N = 32
@@ -250,18 +250,8 @@ def test_train_load_sample_and_evaluate_on_mnist(mnist_dir, tmp_path, fast_evalu
     assert pca.components.shape == (8, 784)
     assert glo.pca_of(dataclasses.replace(loaded, run_dir=tmp_path)) is None
 
-    png, npz = runs.sample(out, n=16, out=tmp_path / "s.png"), tmp_path / "s.npz"
-    assert np.asarray(Image.open(png)).std() > 0
-    runs.sample(loaded, n=16, out=npz)
-    x = np.load(npz)["x"]
-    assert x.shape == (16, 28, 28, 1) and np.abs(x).max() <= 1 and x.std() > 0
+    x = sampled_digits(out, loaded, tmp_path)
     chex.assert_trees_all_close(x, glo.sample(loaded, jax.random.PRNGKey(0), 16), atol=1e-6)
-    walk = runs.sample(loaded, n=16, out=tmp_path / "w.npz", interpolate=2, points=3)
-    assert np.load(walk)["x"].shape == (6, 28, 28, 1)
-    assert runs.sample(loaded, n=16, out=tmp_path / "w.png", interpolate=2,
-                       points=3).stat().st_size > 0
-    with pytest.raises(ValueError, match="label"):
-        runs.sample(loaded, n=4, out=tmp_path / "l.png", label=3)
 
     result = runs.evaluate(out, n=200, progress=False)
     assert np.isfinite(result["samples"]["fid"]) and result["samples"]["fid"] >= 0

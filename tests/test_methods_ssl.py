@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from jaxgan import configs, evaluate, losses, runs
 from jaxgan.configs import SSLConfig, sizes
 from jaxgan.methods import ssl
 from jaxgan.plots import read_metrics
 from jaxgan.state import GANState
+from images import sampled_digits
 
 logit_rows = st.lists(
     st.lists(st.floats(-8.0, 8.0, allow_nan=False), min_size=3, max_size=3), min_size=2, max_size=2
@@ -180,17 +180,7 @@ def test_train_load_sample_and_evaluate_on_mnist(mnist_dir, tmp_path, fast_evalu
     assert ssl.test_error(predict, avg, loaded.state.d_stats, test_x, test_y) == pytest.approx(
         history[0]["test_error"])
 
-    png, npz = runs.sample(out, n=16, out=tmp_path / "s.png"), tmp_path / "s.npz"
-    assert np.asarray(Image.open(png)).std() > 0
-    runs.sample(loaded, n=16, out=npz)
-    x = np.load(npz)["x"]
-    assert x.shape == (16, 28, 28, 1) and np.abs(x).max() <= 1 and x.std() > 0
-    walk = runs.sample(loaded, n=16, out=tmp_path / "w.npz", interpolate=2, points=3)
-    assert np.load(walk)["x"].shape == (6, 28, 28, 1)
-    assert runs.sample(loaded, n=16, out=tmp_path / "w.png", interpolate=2,
-                       points=3).stat().st_size > 0
-    with pytest.raises(ValueError, match="label"):
-        runs.sample(loaded, n=4, out=tmp_path / "l.png", label=3)
+    sampled_digits(out, loaded, tmp_path)
 
     result = runs.evaluate(loaded, n=200, progress=False)
     assert np.isfinite(result["samples"]["fid"]) and result["samples"]["fid"] >= 0

@@ -1,0 +1,78 @@
+"""The one host loop: records (per seed for a stacked state), hooks and checkpoints at the
+epoch boundaries, and the non-finite stop, for any state and step."""
+
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+from jaxgan import loop
+from jaxgan.checkpoint import Checkpointer
+
+
+@struct.dataclass
+class Toy:
+    step: jnp.ndarray
+    w: jnp.ndarray
+
+
+def toy_step(state, batch):
+    # One "seed" per entry of w; the metric is per seed, as a vmapped step's is.
+    w = state.w + batch["x"]
+    return state.replace(step=state.step + 1, w=w), {"loss": w, "d_loss": w.mean()}
+
+
+def batches(value=1.0, seeds=2, nan_at=None):
+    i = 0
+    while True:
+        x = jnp.full((seeds,), jnp.nan if i == nan_at else value)
+        yield {"x": x}
+        i += 1
+
+
+def test_records_hooks_and_checkpoints_at_epoch_ends(tmp_path):
+    hooks, records = [], []
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    state = loop.run(
+        Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), toy_step, batches(), total_steps=7,
+        steps_per_epoch=3, out_dir=tmp_path, checkpointer=ckpt, log_every=2,
+        on_epoch=lambda s, e: hooks.append((int(s.step), e)) or {"eval/x": e},
+        on_record=records.append, meta=lambda step: {"at": step}, progress=False)
+    assert int(state.step) == 7 and hooks == [(3, 1), (6, 2), (7, 3)]
+    # Per-seed values stay lists: the mean of each window, seed by seed.
+    assert [r["step"] for r in records] == [2, 3, 5, 6, 7]
+    assert records[0]["loss"] == [1.5, 1.5] and isinstance(records[0]["d_loss"], float)
+    lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert {"step": 7, "epoch": 3, "eval/x": 3} in lines
+    restored, meta = ckpt.restore(state)
+    assert ckpt.latest_step() == 7 and meta == {"at": 7}
+    np.testing.assert_array_equal(restored.w, state.w)
+    ckpt.close()
+
+
+def test_a_late_boundary_is_skipped_when_asked():
+    hooks = []
+    loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), toy_step, batches(), total_steps=7,
+             steps_per_epoch=3, on_epoch=lambda s, e: hooks.append(int(s.step)),
+             skip_late_boundary=True, progress=False)
+    assert hooks == [3, 7]  # 6 is less than half an interval before the end
+
+
+def test_a_non_finite_metric_of_any_seed_stops_the_loop():
+    with pytest.raises(loop.NonFiniteError, match="non-finite d_loss, loss by step 6"):
+        loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), toy_step, batches(nan_at=4),
+                 total_steps=10, steps_per_epoch=10, log_every=2, progress=False)
+
+
+def test_start_is_taken_from_the_caller_where_the_state_cannot_say():
+    seen = []
+
+    def step(states, batch):
+        seen.append(batch["x"][0])
+        return states, {"loss": jnp.zeros(())}
+
+    loop.run([object()], step, batches(), start=5, total_steps=8, steps_per_epoch=4,
+             progress=False)
+    assert len(seen) == 3
