@@ -158,7 +158,7 @@ def _eval(argv: list[str]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class CompareOptions:
-    """Options of ``jaxgan compare`` that are not fields of the comparison.
+    """Options of jaxgan compare that are not fields of the comparison.
 
     Attributes:
       out: output folder (default: runs/compare-<dataset>).

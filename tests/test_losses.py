@@ -9,8 +9,9 @@ from absl.testing import parameterized
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxgan import losses
-from jaxgan.objectives import OBJECTIVES, get_objective
+from jaxgan import configs, losses
+from jaxgan.configs import MixtureConfig
+from jaxgan.objectives import OBJECTIVES, get_objective, resolve
 
 densities = st.floats(min_value=1e-3, max_value=10.0, allow_nan=False)
 # float32 values without subnormals: XLA:CPU flushes those to zero, numpy does not.
@@ -173,3 +174,80 @@ def test_gradient_penalty_is_zero_for_a_unit_slope_critic_and_counts_steeper_one
     chex.assert_tree_all_finite(jax.grad(
         lambda s: losses.gradient_penalty(lambda x: s * jnp.sum(x * 0.0, -1), real, fake, key).sum()
     )(1.0))
+
+
+# --------------------------------------------------------------------------------------
+# Feature matching (Salimans et al. 2016, Sec. 3.1)
+# --------------------------------------------------------------------------------------
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.1, 100.0))
+def test_feature_matching_is_zero_when_feature_means_match(seed, scale):
+    rng = np.random.default_rng(seed)
+    real = (rng.normal(size=(6, 5)) * scale).astype(np.float32)
+    # Other examples, other spread, the same batch means.
+    fake = rng.normal(size=(6, 5)).astype(np.float32) * scale
+    fake = fake - fake.mean(0) + real.mean(0)
+    for reduce in ("mean", "sum"):
+        assert float(losses.feature_matching(real, fake, reduce=reduce)) < 1e-8 * scale**2
+        assert float(losses.feature_matching(real, real + 1.0, reduce=reduce)) > 0.5
+
+
+def test_feature_matching_hand_values_and_reductions():
+    real = jnp.array([[1.0, 2.0, 0.0], [3.0, 2.0, 0.0]])  # means (2, 2, 0)
+    fake = jnp.array([[0.0, 0.0, 0.0]])
+    assert float(losses.feature_matching(real, fake, reduce="sum")) == pytest.approx(8.0)
+    assert float(losses.feature_matching(real, fake)) == pytest.approx(8.0 / 3)  # official
+    with pytest.raises(ValueError, match="reduce"):
+        losses.feature_matching(real, fake, reduce="max")
+
+
+# --------------------------------------------------------------------------------------
+# One-sided label smoothing folded into an objective (Salimans et al. 2016, Sec. 3.4)
+# --------------------------------------------------------------------------------------
+
+
+def test_label_smoothing_leaves_fake_targets_at_zero():
+    nsgan = get_objective("nsgan")
+    smoothed = nsgan.with_label_smoothing(0.9)
+    real, fake = jnp.array([2.0, -1.0, 0.3]), jnp.array([-3.0, 0.5, 4.0])
+
+    def grad(objective):
+        return jax.jit(jax.grad(lambda r, f: jnp.sum(objective.d_loss(r, f)), argnums=(0, 1)))(
+            real, fake
+        )
+
+    g_real, g_fake = grad(smoothed)
+    _, g_fake_plain = grad(nsgan)
+    # Fake targets stay 0: the fake logits' gradient is sigmoid(l_fake), unchanged.
+    chex.assert_trees_all_close(g_fake, g_fake_plain)
+    chex.assert_trees_all_close(g_fake, jax.nn.sigmoid(fake), rtol=1e-6)
+    # Real targets become 0.9: gradient sigmoid(l) - 0.9, zero at logit(0.9).
+    chex.assert_trees_all_close(g_real, jax.nn.sigmoid(real) - 0.9, rtol=1e-5, atol=1e-6)
+    assert smoothed.g_loss is nsgan.g_loss and nsgan.with_label_smoothing(1.0) is nsgan
+
+
+def test_label_smoothing_for_least_squares_and_none_for_hinge():
+    lsgan = get_objective("lsgan").with_label_smoothing(0.9)  # 0-1 coding: b 1 -> 0.9
+    assert float(lsgan.d_loss(jnp.float32(0.9), jnp.float32(0.0))) == pytest.approx(0.0, abs=1e-12)
+    pearson = get_objective("lsgan-pearson").with_label_smoothing(0.9)  # b 1 -> 0.8, a = -1
+    assert float(pearson.d_loss(jnp.float32(0.8), jnp.float32(-1.0))) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="no real target"):
+        get_objective("hinge").with_label_smoothing(0.9)
+
+
+def test_resolve_folds_a_configs_smoothing_and_critic_steps_into_its_objective():
+    real, fake = jnp.array([2.0, -1.0, 0.3]), jnp.array([-3.0, 0.5, 4.0])
+    objective, n_critic, _ = resolve(configs.replace(MixtureConfig(objective="nsgan"),
+                                                     label_smoothing=0.9))
+    want = get_objective("nsgan").with_label_smoothing(0.9)
+    chex.assert_trees_all_close(objective.d_loss(real, fake), want.d_loss(real, fake))
+    assert not np.allclose(objective.d_loss(real, fake), get_objective("nsgan").d_loss(real, fake))
+    assert n_critic == 1 and resolve(MixtureConfig(objective="nsgan"))[0] is get_objective("nsgan")
+    assert resolve(MixtureConfig(objective="wgan-gp"))[1] == 5
+    assert resolve(MixtureConfig(objective="wgan-gp", n_critic=2))[1] == 2
+    with pytest.raises(ValueError, match="n_critic"):
+        resolve(MixtureConfig(n_critic=0))
+    with pytest.raises(ValueError, match="no real target"):
+        resolve(configs.replace(MixtureConfig(objective="hinge"), label_smoothing=0.9))

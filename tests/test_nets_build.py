@@ -1,10 +1,12 @@
-"""Building a config's (G, D) pair: the architecture names and the checks that data fits them."""
+"""Building a config's (G, D) pair: the architecture names, the checks that data fits them,
+the DCGAN critic's normalisation and the network techniques."""
 
 import re
 
 import pytest
 from flax import nnx
 
+from jaxgan import configs
 from jaxgan.configs import CGANMnistConfig, DCGANConfig, MixtureConfig, Techniques, TrainConfig
 from jaxgan.nets.build import ARCHS, build_networks
 from jaxgan.objectives import resolve
@@ -56,3 +58,24 @@ def test_wgan_gp_runs_get_a_layer_norm_critic():
 def test_d_norm_is_refused_where_it_would_be_ignored():
     with pytest.raises(ValueError, match="use --arch dcgan"):
         init_state(MixtureConfig(d_norm="layer"), (2,))
+
+
+def test_build_networks_gives_the_dcgan_critic_the_d_norm_it_is_passed():
+    def norms(d):
+        return {type(m).__name__ for _, m in nnx.iter_modules(d)} & {"BatchNorm", "LayerNorm"}
+
+    cfg = DCGANConfig(width=8, z_dim=4)
+    _, d = build_networks(cfg, (28, 28, 1), nnx.Rngs(0))
+    assert norms(d) == {"BatchNorm"}  # the keyword's default
+    _, d = build_networks(cfg, (28, 28, 1), nnx.Rngs(0), d_norm="layer")
+    assert norms(d) == {"LayerNorm"}
+    _, d = build_networks(cfg, (28, 28, 1), nnx.Rngs(0), d_norm="none")
+    assert norms(d) == set()
+    # init_state builds with the resolved one: a wgan-gp critic has layer norm.
+    nets, state = init_state(DCGANConfig(objective="wgan-gp", width=8, z_dim=4), (28, 28, 1))
+    assert norms(nnx.merge(nets.d_graph, state.d_params, state.d_stats)) == {"LayerNorm"}
+
+
+def test_virtual_batch_norm_needs_a_generator_with_batch_norm():
+    with pytest.raises(ValueError, match="no BatchNorm"):
+        init_state(configs.replace(MixtureConfig(hidden=8, z_dim=2), vbn=True), (2,))

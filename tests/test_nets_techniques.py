@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from jaxgan.functional import eval_view
 from jaxgan.nets import MLPDiscriminator
 from jaxgan.nets import techniques as tn
-from jaxgan.functional import eval_view
 
 
 def mbd(include_self=True, a=6, b=4, c=3, seed=0, **kw):

@@ -1,14 +1,23 @@
-"""The jitted train step: compiles once, learns, is deterministic, honours n_critic."""
+"""The jitted train step: compiles once, learns, is deterministic, honours n_critic, and
+composes with Salimans et al. 2016's techniques (feature matching, minibatch discrimination,
+historical averaging, one-sided label smoothing, virtual batch norm): each compiles once and
+stays finite in the one step."""
 
 import chex
 import jax
 import jax.numpy as jnp
+import optax
 import pytest
+from flax import nnx
 
-from jaxgan.configs import MixtureConfig
+from jaxgan import configs
+from jaxgan.configs import MixtureConfig, Techniques
+from jaxgan.nets import MLPDiscriminator
+from jaxgan.nets.build import apply_network_techniques
+from jaxgan.nets.techniques import MinibatchDiscriminator
 from jaxgan.objectives import get_objective
-from jaxgan.state import GANState, init_state
-from jaxgan.step import make_sampler, make_train_step
+from jaxgan.state import GANState, init_state, split_networks
+from jaxgan.step import make_sampler, make_step, make_train_step
 
 CFG = MixtureConfig(objective="nsgan", hidden=32, z_dim=8, batch_size=64, d_lr=1e-3, g_lr=1e-3)
 
@@ -56,7 +65,8 @@ def test_step_compiles_once_and_reports_metrics(setup):
 @pytest.mark.parametrize("objective", ["gan", "nsgan", "lsgan", "lsgan-pearson"])
 def test_a_few_steps_lower_the_d_loss_on_a_fixed_batch(setup, objective):
     nets, state = setup
-    step_fn = make_train_step(get_objective(objective), nets, n_critic=get_objective(objective).n_critic)
+    obj = get_objective(objective)
+    step_fn = make_train_step(obj, nets, n_critic=obj.n_critic)
     state = jax.tree.map(jnp.copy, state)
     _, history = run_steps(step_fn, state, 25, fixed_batch())
     first = float(history[0]["d_loss"])
@@ -68,14 +78,14 @@ def test_a_few_steps_lower_the_d_loss_on_a_fixed_batch(setup, objective):
 
 def test_same_seed_gives_bit_identical_states(setup):
     nets, _ = setup
-    step_fn = make_train_step(get_objective("lsgan"), nets, n_critic=get_objective("lsgan").n_critic)
+    step_fn = make_train_step(get_objective("lsgan"), nets, n_critic=1)
     finals = []
     for _ in range(2):
         _, state = init_state(CFG, (2,))
         state, _ = run_steps(step_fn, state, 3, fixed_batch())
         finals.append(state)
     chex.assert_trees_all_equal(finals[0], finals[1])
-    _, other = init_state(CFG.__class__(**{**CFG.__dict__, "seed": 1}), (2,))
+    _, other = init_state(configs.replace(CFG, seed=1), (2,))
     other, _ = run_steps(step_fn, other, 3, fixed_batch())
     assert not jnp.array_equal(
         jax.tree.leaves(other.g_params)[0], jax.tree.leaves(finals[0].g_params)[0]
@@ -92,6 +102,8 @@ def test_n_critic_runs_k_d_updates_per_g_update(setup):
     assert int(jax.tree.leaves(new.g_opt[0].count)[0]) == 1
     with pytest.raises(ValueError, match="n_critic"):
         step_fn(new, fixed_batch(63))
+    with pytest.raises(ValueError, match="n_critic"):
+        make_train_step(get_objective("nsgan"), nets, n_critic=0)
 
 
 def test_sampler_is_deterministic_and_shaped(setup):
@@ -114,3 +126,138 @@ def test_reference_objectives_train_through_the_one_step(setup, objective):
     chex.assert_tree_all_finite(history)
     assert int(jax.tree.leaves(state.d_opt[0].count)[0]) == 10 * obj.n_critic
     assert float(history[-1]["d_real"]) > float(history[-1]["d_fake"])
+
+
+def test_make_step_resolves_the_configs_critic_steps_smoothing_and_noise(setup):
+    nets, state = setup
+    assert make_step(configs.replace(CFG, objective="wgan-gp"), nets, jit=False)[1] == 5
+    assert make_step(configs.replace(CFG, n_critic=2), nets, jit=False)[1] == 2
+
+    def one_step(step_fn):
+        return step_fn(jax.tree.map(jnp.copy, state), fixed_batch())
+
+    # Label smoothing is folded into the objective, the latent distribution passed on.
+    cfg = configs.replace(CFG, label_smoothing=0.9, z_dist="uniform")
+    step_fn, n_critic = make_step(cfg, nets)
+    assert n_critic == 1
+    got, metrics = one_step(step_fn)
+    smoothed = get_objective("nsgan").with_label_smoothing(0.9)
+    want, _ = one_step(make_train_step(smoothed, nets, z_dist="uniform"))
+    chex.assert_trees_all_equal(got, want)
+    _, plain = one_step(make_train_step(get_objective("nsgan"), nets, z_dist="uniform"))
+    assert float(metrics["d_loss"]) != float(plain["d_loss"])
+    normal, _ = one_step(make_train_step(smoothed, nets))
+    assert not jnp.array_equal(jax.tree.leaves(got.g_params)[0], jax.tree.leaves(normal.g_params)[0])
+
+
+# --------------------------------------------------------------------------------------
+# Salimans et al. 2016's techniques in the step
+# --------------------------------------------------------------------------------------
+
+TECH_CFG = MixtureConfig(objective="nsgan", hidden=16, z_dim=4, batch_size=32, d_lr=1e-3,
+                         g_lr=1e-3)
+
+
+def labelled_batch(n=32, seed=7):
+    x = jax.random.normal(jax.random.PRNGKey(seed), (n, 2)) * 0.1 + jnp.array([1.0, 0.0])
+    return {"x": x, "y": jnp.arange(n, dtype=jnp.int32) % 8, "index": jnp.arange(n, dtype=jnp.int32)}
+
+
+def test_historical_averaging_in_the_step_tracks_both_players():
+    cfg = configs.replace(TECH_CFG, historical_avg=0.5)
+    nets, state = init_state(cfg, (2,))
+    chex.clear_trace_counter()
+    raw, _ = make_step(cfg, nets, jit=False)
+    step_fn = jax.jit(chex.assert_max_traces(raw, n=1), donate_argnums=0)
+    g_seen, d_seen = [state.g_params], [state.d_params]
+    state = jax.tree.map(jnp.copy, state)
+    for _ in range(4):
+        state, metrics = step_fn(state, labelled_batch())
+        g_seen.append(jax.tree.map(jnp.copy, state.g_params))
+        d_seen.append(jax.tree.map(jnp.copy, state.d_params))
+    chex.assert_tree_all_finite(metrics)
+    assert {"d_hist_penalty", "g_hist_penalty"} <= set(metrics)
+    for name, seen in (("g_hist", g_seen), ("d_hist", d_seen)):
+        want = jax.tree.map(lambda *ps: jnp.mean(jnp.stack(ps), axis=0), *seen)
+        chex.assert_trees_all_close(state.extra[name]["mean"], want, rtol=1e-5, atol=1e-7)
+        assert int(state.extra[name]["count"]) == 5
+    # The penalty the step reports is ||theta - mean||^2 with the mean before the update.
+    mean_before = jax.tree.map(lambda *ps: jnp.mean(jnp.stack(ps), axis=0), *g_seen[:-1])
+    sq = optax.tree.norm(jax.tree.map(lambda a, b: a - b, g_seen[-2], mean_before), squared=True)
+    assert float(metrics["g_hist_penalty"]) == pytest.approx(float(sq), rel=1e-4)
+
+
+def test_historical_averaging_needs_its_state():
+    nets, state = init_state(TECH_CFG, (2,))
+    step_fn = make_train_step(get_objective("nsgan"), nets, n_critic=1,
+                              techniques=Techniques(historical_avg=1.0))
+    with pytest.raises(ValueError, match="state.extra"):
+        step_fn(state, labelled_batch())
+
+
+def run_compiled(nets, state, cfg=TECH_CFG, steps=3, n=32, techniques=None):
+    chex.clear_trace_counter()  # every test builds its own train_step
+    if techniques is None:
+        raw, _ = make_step(cfg, nets, jit=False)
+    else:
+        objective = get_objective(cfg.objective).with_label_smoothing(techniques.label_smoothing)
+        raw = make_train_step(objective, nets, n_critic=1, techniques=techniques, jit=False)
+    step_fn = jax.jit(chex.assert_max_traces(raw, n=1), donate_argnums=0)
+    state = jax.tree.map(jnp.copy, state)
+    for _ in range(steps):
+        state, metrics = step_fn(state, labelled_batch(n))
+    chex.assert_tree_all_finite((state, metrics))
+    assert int(state.step) == steps
+    return state, metrics
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [
+        dict(feature_matching=True, fm_layer="hidden/0", fm_reduce="sum", objective="lsgan"),
+        dict(minibatch_disc=True, mbd_kernels=8, mbd_kernel_dim=3, label_smoothing=0.9,
+             objective="lsgan"),
+        dict(conditional=True, minibatch_disc=True, mbd_kernels=4, mbd_self_term=False,
+             feature_matching=True, historical_avg=0.1, label_smoothing=0.9, n_critic=2),
+    ],
+    ids=["fm-layer", "mbd-ls-lsgan", "all-conditional-ncritic2"],
+)
+def test_each_switch_composes_with_the_step(switches):
+    cfg = configs.replace(TECH_CFG, **switches)
+    nets, state = init_state(cfg, (2,), num_classes=8)
+    # The networks and the state carry the config's techniques.
+    d = nnx.merge(nets.d_graph, state.d_params, state.d_stats)
+    mbd = [m for _, m in nnx.iter_modules(d) if isinstance(m, MinibatchDiscriminator)]
+    assert bool(mbd) == cfg.techniques.minibatch_disc
+    assert set(state.extra) == ({"g_hist", "d_hist"} if cfg.techniques.historical_avg else set())
+    n = 32 * (cfg.n_critic or 1)
+    run_compiled(nets, state, cfg, n=n)
+
+
+class BNPointGenerator(nnx.Module):
+    """A generator of 2-D points with batch norm on a flat and on an image-shaped layer."""
+
+    def __init__(self, rngs):
+        self.z_dim, self.out_shape = 3, (2,)
+        self.fc = nnx.Linear(3, 4 * 4 * 2, rngs=rngs)
+        self.bn_flat = nnx.BatchNorm(32, rngs=rngs)
+        self.bn_map = nnx.BatchNorm(2, rngs=rngs)
+        self.out = nnx.Linear(32, 2, rngs=rngs)
+
+    def __call__(self, z):
+        h = jnp.tanh(self.bn_flat(self.fc(z))).reshape(-1, 4, 4, 2)
+        return self.out(jnp.tanh(self.bn_map(h)).reshape(z.shape[0], -1))
+
+
+def test_virtual_batch_norm_composes_with_the_step():
+    tech = Techniques(vbn=True, vbn_ref_size=16, minibatch_disc=True, mbd_kernels=4)
+    rngs = nnx.Rngs(0)
+    g, d = apply_network_techniques(
+        BNPointGenerator(rngs), MLPDiscriminator(in_dim=2, hidden=8, rngs=rngs), tech, rngs, batch_size=32
+    )
+    nets, state = split_networks(g, d, optax.adam(1e-3), optax.adam(1e-3), jax.random.PRNGKey(1), tech)
+    state, _ = run_compiled(nets, state, techniques=tech)
+    # Samples of one example do not depend on the others drawn with it.
+    z = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
+    sample = make_sampler(nets)
+    chex.assert_trees_all_close(sample(state, z)[:2], sample(state, z[:2]), atol=1e-5)

@@ -13,7 +13,7 @@ Layer for layer ``train_mnist_feature_matching.py`` of openai/improved-gan (Sali
   softplus) -> 784 sigmoid through a weight-normalised layer (``nn.l2normalize``: Glorot
   uniform ``V``, trained ``g`` from 1, 1e-6 inside the norm). Batch norm as the official
   ``nn.batch_norm``: epsilon 1e-6, running averages with momentum 0.9 (which the official
-  code computes but never uses: its G always runs on batch statistics, see `jaxgan.ssl`).
+  code computes but never uses: its G always runs on batch statistics, see `jaxgan.methods.ssl`).
 
 Noise keys are passed at call time: ``rngs=nnx.Rngs(noise=key)``.
 """

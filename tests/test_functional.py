@@ -1,0 +1,65 @@
+"""NNX modules used functionally, and chunked inference."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jaxgan.functional import apply, call, chunked, eval_view, has_dropout
+
+
+def test_chunked_pads_the_last_chunk_and_compiles_once():
+    chex.clear_trace_counter()
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def double(x, y):
+        return 2 * x + y
+
+    for n in (1, 5, 7, 12):  # 12 = 3 full chunks; the others end short
+        x = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
+        y = np.ones((n, 1), np.float32)
+        np.testing.assert_array_equal(chunked(double, x, y, chunk=4), 2 * x + y)
+
+
+def test_chunked_without_padding_keeps_the_short_chunk():
+    sizes = []
+
+    def record(x):
+        sizes.append(len(x))
+        return x
+
+    x = np.arange(20.0).reshape(10, 2)
+    np.testing.assert_array_equal(chunked(record, x, chunk=4, pad=False), x)
+    np.testing.assert_array_equal(chunked(record, x, chunk=4), x)
+    assert sizes == [4, 4, 2, 4, 4, 4]
+    with pytest.raises(ValueError, match="no rows"):
+        chunked(record, np.zeros((0, 2)), chunk=4)
+
+
+def test_apply_returns_new_batch_statistics_without_mutating_the_split_state():
+    model = nnx.Sequential(nnx.Linear(2, 3, rngs=nnx.Rngs(0)), nnx.BatchNorm(3, rngs=nnx.Rngs(0)))
+    graph, params, stats = nnx.split(model, nnx.Param, ...)
+    before = jax.tree.map(jnp.copy, stats)
+    x = jnp.arange(8.0).reshape(4, 2)
+    y, new_stats = apply(graph, params, stats, x)
+    chex.assert_trees_all_equal(stats, before)  # the caller decides whether a pass counts
+    assert not np.allclose(new_stats["layers"][1]["mean"][...], 0.0)
+    # Inference mode reads the running averages: with fresh (zero-mean, unit) statistics it
+    # is the plain affine map, whatever the batch.
+    eval_graph = nnx.split(eval_view(model), nnx.Param, ...)[0]
+    out, _ = apply(eval_graph, params, stats, x)
+    lin = model.layers[0]
+    np.testing.assert_allclose(out, (x @ lin.kernel[...] + lin.bias[...]) / np.sqrt(1 + 1e-5),
+                               rtol=1e-5)
+    (a, b), _ = call(graph, params, stats, lambda m: (m.layers[0](x), m.layers[0](x + 1)))
+    np.testing.assert_allclose(b - a, jnp.ones((4, 2)) @ lin.kernel[...], rtol=1e-5)
+    assert y.shape == (4, 3)
+
+
+def test_has_dropout_finds_a_nested_dropout():
+    rngs = nnx.Rngs(0)
+    assert has_dropout(nnx.Sequential(nnx.Linear(2, 2, rngs=rngs), nnx.Dropout(0.5, rngs=rngs)))
+    assert not has_dropout(nnx.Sequential(nnx.Linear(2, 2, rngs=rngs), nnx.BatchNorm(2, rngs=rngs)))
