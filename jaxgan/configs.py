@@ -559,6 +559,10 @@ def from_dict(d: dict):
                 if g.name in d:
                     inner[g.name] = d.pop(g.name)
             d[name] = nested(**inner)
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"{kind} has no field {', '.join(sorted(unknown))}; valid: "
+                         f"{', '.join(f.name for f in dataclasses.fields(cls))}")
     return cls(**d)
 
 

@@ -143,3 +143,10 @@ def test_to_json_and_load_config_round_trip(tmp_path, cfg):
     assert loaded == cfg and type(loaded) is type(cfg)
     assert json.loads(path.read_text())["config"] == type(cfg).__name__
     assert configs.from_dict(json.loads(cfg.to_json())) == cfg
+
+
+def test_a_config_json_with_an_unknown_field_is_refused_naming_it_and_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"config": "MixtureConfig", "hiden": 3}')
+    with pytest.raises(ValueError, match=r"config.json: MixtureConfig has no field hiden"):
+        load_config(path)
