@@ -77,10 +77,10 @@ def train_defaults(argv: list[str]):
     pre.add_argument("--resume", action="store_true")
     pre.add_argument("--out")
     known, _ = pre.parse_known_args(argv)
-    rest = [a for a in argv if a != "--config" and not a.startswith("--config=")]
-    if known.config:  # drop --config's value too
-        rest = [a for k, a in enumerate(argv) if not (
-            a.startswith("--config") or (k and argv[k - 1] == "--config"))]
+    # --config chooses the class and is no field of it: drop it (and its value) from argv.
+    rest = [a for k, a in enumerate(argv)
+            if not (a == "--config" or a.startswith("--config=")
+                    or (k and argv[k - 1] == "--config"))]
     saved = Path(known.out or "", "config.json")
     if known.resume and known.out and saved.exists():
         return configs.load_config(saved), rest  # a resumed run keeps its own settings
