@@ -16,7 +16,7 @@ from typing import Annotated
 
 import tyro
 
-from jaxgan import compare, configs, evaluate, flags, methods, runs
+from jaxgan import bench, compare, configs, evaluate, flags, methods, runs
 from jaxgan.data import DatasetError
 from jaxgan.objectives import OBJECTIVES
 
@@ -208,7 +208,25 @@ def _compare(argv: list[str]) -> None:
     print(f"jaxgan: wrote {out}/table.md, table.csv, samples.png, loss_curves.png, per_seed.json")
 
 
-COMMANDS = {"train": _train, "sample": _sample, "eval": _eval, "compare": _compare}
+def _bench(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="jaxgan bench", description=bench.__doc__.split("\n\n")[0],
+        epilog="Configurations: " + "; ".join(f"{c.name}: {c.what}" for c in bench.CASES.values()))
+    parser.add_argument("--which", default=",".join(bench.CASES),
+                        help="comma-separated configurations (default: all)")
+    parser.add_argument("--windows", type=int, default=5,
+                        help="timed windows per configuration; steps/s is their median (default: 5)")
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="length of each window (default: 1.0)")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per configuration instead of the table")
+    args = parser.parse_args(argv)
+    bench.run([n for n in args.which.split(",") if n], windows=args.windows,
+              seconds=args.seconds, as_json=args.json)
+
+
+COMMANDS = {"train": _train, "sample": _sample, "eval": _eval, "compare": _compare,
+            "bench": _bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             "  train   train a GAN, GLO or the K+1 GAN (jaxgan train --help for every flag)\n"
             "  sample  write samples of a trained run as a PNG grid or an .npz\n"
             "  eval    score a run or an .npz of samples (FID, KID, score, P/R; mode metrics)\n"
-            "  compare train objectives x seeds side by side; a table and figures",
+            "  compare train objectives x seeds side by side; a table and figures\n"
+            "  bench   how fast each main configuration's train step runs here",
             file=sys.stderr,
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -1,0 +1,208 @@
+"""``jaxgan bench``: how fast each main configuration's train step runs on this machine.
+
+For every configuration it builds the real state and jitted step (`jaxgan.methods`) on random
+data of the right shape, and reports:
+
+* steps/s after compilation: the median of several timed windows, each ended by
+  ``block_until_ready`` (steps are dispatched asynchronously; only a sync measures them);
+* the compile time of the first call, apart;
+* the step's FLOPs from XLA's cost analysis, and the achieved FLOP/s as a fraction of this
+  machine's measured fp32 matmul peak (a 2048 x 2048 matmul, timed the same way): how far the
+  step is from its roofline;
+* the step's device memory from XLA's memory analysis (arguments, outputs and temporaries;
+  donated buffers counted once) and the process's peak resident memory.
+
+Versions, backend and device count go with every result. Random data isolates the step from
+the input pipeline (``benchmarks/data_pipeline.py`` measures that), as the PyTorch references
+in ``benchmarks/`` / ``../shared/bench`` do; quote ratios from one run, never an absolute time
+from another day: a shared machine's speed varies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Callable
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import configs
+from jaxgan.methods import glo, ssl
+from jaxgan.state import init_state
+from jaxgan.step import make_step
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One configuration to time: its name, what it is, and ``build() -> (step, state,
+    batch)`` with the step jitted and donating its state, as training runs it."""
+
+    name: str
+    what: str
+    build: Callable[[], tuple[Callable, object, dict]]
+
+
+def _images(key, n, shape):
+    return jax.random.uniform(jax.random.PRNGKey(key), (n, *shape), minval=-1.0, maxval=1.0)
+
+
+def _gan(cfg, shape, num_classes=None, seeds: int = 0):
+    def build():
+        built = [init_state(configs.replace(cfg, seed=s), shape, num_classes)
+                 for s in range(max(seeds, 1))]
+        nets = built[0][0]
+        step, n_critic = make_step(cfg, nets, jit=not seeds)
+        n = cfg.batch_size * n_critic
+        batch = {"x": _images(0, n, shape), "y": jnp.arange(n, dtype=jnp.int32) % (num_classes or 1)}
+        if not seeds:
+            return step, built[0][1], batch
+        # compare's seeds: one vmapped program over a stacked state and stacked batches.
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[s for _, s in built])
+        batch = jax.tree.map(lambda a: jnp.broadcast_to(a, (seeds, *a.shape)), batch)
+        return jax.jit(jax.vmap(step), donate_argnums=0), stacked, batch
+
+    return build
+
+
+def _glo(cfg: configs.GLOConfig, num_examples: int = 22_699):
+    def build():
+        nets, state = glo.init_state(cfg, (28, 28, 1), num_examples)
+        idx = jnp.arange(cfg.batch_size, dtype=jnp.int32)
+        return glo.make_train_step(cfg, nets), state, {"x": _images(0, cfg.batch_size, (28, 28, 1)),
+                                                        "index": idx}
+
+    return build
+
+
+def _ssl(cfg: configs.SSLConfig):
+    def build():
+        nets, state = ssl.init_state(cfg, np.asarray(_images(1, cfg.init_examples, (28, 28, 1))))
+        b = cfg.batch_size
+        batch = {"x_lab": _images(2, b, (28, 28, 1)), "y_lab": jnp.arange(b, dtype=jnp.int32) % 10,
+                 "x_unl": _images(3, b, (28, 28, 1)), "x_unl2": _images(4, b, (28, 28, 1))}
+        return ssl.make_train_step(cfg, nets), state, batch
+
+    return build
+
+
+# torch_ring.py's networks: 3 ReLU hidden layers of 128, z 256, batch 512, Adam 1e-4.
+RING = configs.MixtureConfig(objective="lsgan", depth=3, activation="relu", d_lr=1e-4, g_lr=1e-4)
+
+CASES = {c.name: c for c in (
+    Case("lsgan_mnist", "LSGAN's MNIST networks, batch 64", _gan(
+        configs.LSGANMnistConfig(), (28, 28, 1))),
+    Case("cgan_mlp", "the user's cGAN MLPs on MNIST, batch 64", _gan(
+        configs.CGANMnistConfig(), (28, 28, 1), num_classes=10)),
+    Case("ring8", "ring8 MLPs 3x128 (torch_ring.py's), batch 512", _gan(RING, (2,))),
+    Case("dcgan64", "DCGAN at 64 px, RGB, batch 128", _gan(
+        configs.DCGANConfig(resolution=64), (64, 64, 3))),
+    Case("glo_mnist", "GLO on MNIST (width 32, d 32), batch 128", _glo(configs.GLOMnistConfig())),
+    Case("ssl_mnist", "the K+1 GAN's MNIST networks, batch 100", _ssl(configs.SSLConfig())),
+    Case("ring8_x10", "ring8 (LSGAN's mixture networks), 10 seeds vmapped, batch 512", _gan(
+        configs.MixtureConfig(), (2,), seeds=10)),
+)}
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's fp32 matmul FLOP/s: the best of ``repeats`` timed ``n x n`` products."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    best = min(_timed(lambda: f(a).block_until_ready()) for _ in range(repeats))
+    return 2 * n**3 / best
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float | None = None
+            ) -> dict:
+    """Times one case: compile, then ``windows`` windows of about ``seconds`` each."""
+    step, state, batch = case.build()
+    t0 = time.perf_counter()
+    state, metrics = step(state, batch)  # compiles, then runs once
+    jax.block_until_ready(metrics)
+    compile_s = time.perf_counter() - t0
+    compiled = step.lower(state, batch).compile()
+    cost = compiled.cost_analysis() or {}
+    cost = cost[0] if isinstance(cost, list) else cost
+    memory = compiled.memory_analysis()
+    # Steps per window, so a window lasts about `seconds` on this machine.
+    t = time.perf_counter()
+    state, metrics = step(state, batch)  # the state is donated: keep the new one
+    jax.block_until_ready(metrics)
+    per_window = max(1, int(seconds / max(time.perf_counter() - t, 1e-6)))
+    rates = []
+    for _ in range(windows):
+        t = time.perf_counter()
+        for _ in range(per_window):
+            state, metrics = step(state, batch)
+        jax.block_until_ready((state, metrics))
+        rates.append(per_window / (time.perf_counter() - t))
+    steps_per_s = statistics.median(rates)
+    flops = float(cost.get("flops", float("nan")))
+    device_bytes = None
+    if memory is not None:
+        device_bytes = int(memory.argument_size_in_bytes + memory.output_size_in_bytes
+                           + memory.temp_size_in_bytes - memory.alias_size_in_bytes)
+    return {
+        "name": case.name,
+        "what": case.what,
+        "steps_per_s": steps_per_s,
+        "steps_per_s_windows": rates,
+        "compile_s": compile_s,
+        "gflop_per_step": flops / 1e9,
+        "flops_fraction": flops * steps_per_s / peak if peak else None,
+        "step_device_bytes": device_bytes,
+        "process_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "torch_steps_per_s": None,
+        "ratio": None,
+    }
+
+
+def environment() -> dict:
+    """What a result was measured with."""
+    return {"jax": jax.__version__, "flax": flax.__version__, "python": platform.python_version(),
+            "backend": jax.default_backend(), "device_count": jax.device_count(),
+            "devices": str(jax.devices()[0].device_kind), "machine": platform.machine()}
+
+
+def run(names: list[str], *, windows: int = 5, seconds: float = 1.0, as_json: bool = False,
+        out=sys.stdout) -> list[dict]:
+    """Measures ``names`` (keys of `CASES`) and prints a table, or one JSON object a line."""
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        raise ValueError(f"unknown bench configuration {', '.join(unknown)}; valid: "
+                         f"{', '.join(CASES)}")
+    env = environment()
+    peak = matmul_peak()
+    if not as_json:
+        print(f"jax {env['jax']}, flax {env['flax']}, {env['backend']} x{env['device_count']} "
+              f"({env['devices']}); fp32 matmul peak measured {peak / 1e9:.0f} GFLOP/s", file=out)
+        print("| configuration | steps/s | compile s | GFLOP/step | of matmul peak | step memory MiB |",
+              file=out)
+        print("|---|---|---|---|---|---|", file=out)
+    results = []
+    for name in names:
+        r = measure(CASES[name], windows=windows, seconds=seconds, peak=peak)
+        r.update(env, matmul_peak_flops=peak)
+        results.append(r)
+        if as_json:
+            print(json.dumps(r), file=out, flush=True)
+        else:
+            mem = r["step_device_bytes"]
+            print(f"| {name} | {r['steps_per_s']:.3g} | {r['compile_s']:.1f} | "
+                  f"{r['gflop_per_step']:.3g} | {100 * r['flops_fraction']:.1f}% | "
+                  f"{'' if mem is None else f'{mem / 2**20:.0f}'} |", file=out, flush=True)
+    return results
