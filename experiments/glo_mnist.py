@@ -3,7 +3,7 @@ arXiv:1707.05776. A DCGAN generator at 28 px, d = 32 latents on the unit sphere 
 from PCA, the Lap1 loss, SGD (theta 0.3, z 10); no discriminator.
 
 Command:
-    python experiments/glo_mnist.py --data-dir ../shared/data/mnist --out /tmp/runs/glo
+    python experiments/glo_mnist.py --data-dir ../shared/data/mnist --out runs/glo-mnist
     python experiments/glo_mnist.py --projection ball --l2-weight 1   # arXiv v1, Lap1 + L2
 Expected (30 epochs on the 22,699-image partial MNIST train split): the loss falls all run
 long; per-pixel MSE on the [-1, 1] scale of training reconstructions 0.017 against 0.069 for
