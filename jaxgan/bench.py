@@ -61,7 +61,8 @@ def _gan(cfg, shape, num_classes=None, seeds: int = 0):
         nets = built[0][0]
         step, n_critic = make_step(cfg, nets, jit=not seeds)
         n = cfg.batch_size * n_critic
-        batch = {"x": _images(0, n, shape), "y": jnp.arange(n, dtype=jnp.int32) % (num_classes or 1)}
+        labels = jnp.arange(n, dtype=jnp.int32) % (num_classes or 1)
+        batch = {"x": _images(0, n, shape), "y": labels}
         if not seeds:
             return step, built[0][1], batch
         # compare's seeds: one vmapped program over a stacked state and stacked batches.
@@ -190,8 +191,8 @@ def run(names: list[str], *, windows: int = 5, seconds: float = 1.0, as_json: bo
     if not as_json:
         print(f"jax {env['jax']}, flax {env['flax']}, {env['backend']} x{env['device_count']} "
               f"({env['devices']}); fp32 matmul peak measured {peak / 1e9:.0f} GFLOP/s", file=out)
-        print("| configuration | steps/s | compile s | GFLOP/step | of matmul peak | step memory MiB |",
-              file=out)
+        print("| configuration | steps/s | compile s | GFLOP/step | of matmul peak "
+              "| step memory MiB |", file=out)
         print("|---|---|---|---|---|---|", file=out)
     results = []
     for name in names:

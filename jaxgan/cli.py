@@ -215,7 +215,8 @@ def _bench(argv: list[str]) -> None:
     parser.add_argument("--which", default=",".join(bench.CASES),
                         help="comma-separated configurations (default: all)")
     parser.add_argument("--windows", type=int, default=5,
-                        help="timed windows per configuration; steps/s is their median (default: 5)")
+                        help="timed windows per configuration; steps/s is their median "
+                        "(default: 5)")
     parser.add_argument("--seconds", type=float, default=1.0,
                         help="length of each window (default: 1.0)")
     parser.add_argument("--json", action="store_true",

@@ -120,6 +120,8 @@ def sample(run: Run | str | Path, *, n: int, out: str | Path, seed: int = 0,
         raise ValueError(f"--out must end in .png or .npz, got {out}")
     run = _as_run(run)
     method = methods.for_config(run.cfg)
+    if label is not None and not method.conditional(run):
+        raise ValueError(f"--label is for conditional runs; this {method.name} run has no classes")
     if interpolate:
         drawn = method.interpolate(run, interpolate, points, seed, label)
     else:

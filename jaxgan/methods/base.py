@@ -68,6 +68,8 @@ class Method:
       evaluate: ``(run, n, seed, data_dir, progress) -> dict``, scores of a trained run:
         ``{"samples": {metric: value}, ...}`` as `jaxgan.evaluate.format_table` prints.
       title: ``cfg -> str``, how progress bars and figures name a run.
+      conditional: ``run -> bool``, whether the run's generator takes labels (``jaxgan
+        sample --label`` is refused otherwise, for every method, by `jaxgan.runs.sample`).
     """
 
     name: str
@@ -82,3 +84,4 @@ class Method:
     interpolate: Callable[..., Samples]
     evaluate: Callable[..., dict]
     title: Callable[[Any], str]
+    conditional: Callable[[Run], bool] = lambda run: False

@@ -109,10 +109,9 @@ def _start(cfg: TrainConfig, nets: Networks, data: Dataset, out: Path, progress:
                           plots.GAN_CURVES, title=title)
         if not (cfg.eval_every and epoch % cfg.eval_every == 0):
             return None
-        if cfg.dataset in MIXTURES:
-            # PacGAN scores 2,500 samples; the figure's fixed-noise samples are such a set.
-            x, y = x, None
-        else:
+        # PacGAN scores 2,500 samples; a mixture figure's fixed-noise samples are such a set.
+        y = None
+        if cfg.dataset not in MIXTURES:
             x, y = generate(nets, state, EPOCH_EVAL_SAMPLES, seed=cfg.seed + 7,
                             z_dist=cfg.z_dist)
         return {f"eval/{k}": v for k, v in score_samples(x, y, cfg, progress=progress).items()}
@@ -185,4 +184,5 @@ METHOD = Method(
     interpolate=_interpolate,
     evaluate=_evaluate,
     title=lambda cfg: f"{cfg.objective}/{cfg.dataset}",
+    conditional=lambda run: run.nets.conditional,
 )

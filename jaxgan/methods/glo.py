@@ -375,14 +375,10 @@ def _start(cfg: GLOConfig, nets: GLONets, data: GLOData, out: Path, progress: bo
 
 
 def _sample(run: Run, n: int, seed: int, label: int | None) -> Samples:
-    if label is not None:
-        raise ValueError("--label is for conditional runs; a GLO run has no classes")
     return Samples(sample(run, jax.random.PRNGKey(seed), n))
 
 
 def _interpolate(run: Run, strips: int, points: int, seed: int, label: int | None) -> Samples:
-    if label is not None:
-        raise ValueError("--label is for conditional runs; a GLO run has no classes")
     return Samples(interpolation_strips(run, jax.random.PRNGKey(seed), strips, points),
                    rows=strips)
 

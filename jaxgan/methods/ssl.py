@@ -10,8 +10,8 @@ logit is fixed at 0, so ``D(x) = Z / (Z + 1)`` with ``Z = sum_k exp(l_k)``. D mi
 ``w = 0.5`` (the official code's ``0.5 *`` inside ``loss_unl``; ``unsup_weight``), and G
 minimises feature matching on D's last hidden layer (`jaxgan.losses.feature_matching`, the
 official mean-over-features form). A labelled subset of ``labels`` examples, balanced over the
-classes and chosen by ``label_seed``, is all the supervision (`jaxgan.data.semisupervised`); the rest of the training set is
-the unlabelled data (``unlabelled="all"`` uses every training image, as the official code,
+classes and chosen by ``label_seed``, is all the supervision (`jaxgan.data.semisupervised`);
+the rest of the training set is the unlabelled data (``unlabelled="all"`` uses every training image, as the official code,
 whose unlabelled set includes the labelled examples).
 
 One step, as one iteration of the official loop (``train_batch_disc`` then
@@ -273,6 +273,14 @@ def test_error(predict, d_params, d_stats, x: np.ndarray, y: np.ndarray, chunk: 
     return float(np.mean(pred != np.asarray(y)))
 
 
+def test_errors(predict, state: GANState, rate: float, x: np.ndarray, y: np.ndarray) -> dict:
+    """The K+1 GAN's measure: ``test_error`` with the moving average of D's parameters (the
+    official code's), ``test_error_raw`` with D's current ones."""
+    avg = averaged_d_params(state, rate)
+    return {"test_error": test_error(predict, avg, state.d_stats, x, y),
+            "test_error_raw": test_error(predict, state.d_params, state.d_stats, x, y)}
+
+
 def make_sampler(nets: SSLNets) -> Callable:
     """``sample(state, z) -> (N, 28, 28, 1)`` in [-1, 1]: G on the batch's statistics (the
     official G never uses running averages), its state untouched."""
@@ -329,14 +337,8 @@ def _start(cfg: SSLConfig, nets: SSLNets, data: SSLData, out: Path, progress: bo
     t0 = time.perf_counter()
 
     def on_epoch(state: GANState, epoch: int) -> dict:
-        avg = averaged_d_params(state, cfg.ema_rate)
-        result = {
-            "test_error": test_error(predict, avg, state.d_stats, data.x_test, data.y_test),
-            "test_error_raw": test_error(
-                predict, state.d_params, state.d_stats, data.x_test, data.y_test
-            ),
-            "elapsed": round(time.perf_counter() - t0, 1),
-        }
+        result = {**test_errors(predict, state, cfg.ema_rate, data.x_test, data.y_test),
+                  "elapsed": round(time.perf_counter() - t0, 1)}
         title = (f"K+1 GAN, {cfg.labels} labels, epoch {epoch}: test error "
                  f"{100 * result['test_error']:.2f}%")
         path = out / "samples" / f"epoch_{epoch:03d}.png"
@@ -364,16 +366,12 @@ def _draw(run: Run, z: Array) -> np.ndarray:
 
 
 def _sample(run: Run, n: int, seed: int, label: int | None) -> Samples:
-    if label is not None:
-        raise ValueError("--label is for conditional runs; the K+1 GAN's G is unconditional")
     if n < 1:
         raise ValueError(f"-n must be at least 1, got {n}")
     return Samples(_draw(run, sample_z(jax.random.PRNGKey(seed), n, run.cfg.z_dim)))
 
 
 def _interpolate(run: Run, strips: int, points: int, seed: int, label: int | None) -> Samples:
-    if label is not None:
-        raise ValueError("--label is for conditional runs; the K+1 GAN's G is unconditional")
     z = noise.interpolation_strips(jax.random.PRNGKey(seed), run.cfg.z_dim, strips, points,
                                    "unit_uniform")
     return Samples(_draw(run, z), rows=strips)
@@ -384,13 +382,10 @@ def _evaluate(run: Run, n: int, seed: int, data_dir: str | None, progress: bool)
     metrics of G's samples beside the anchors."""
     cfg = run.cfg
     test = load_dataset(cfg.dataset, data_dir=data_dir or cfg.data_dir, split="test").arrays()
-    predict = make_classifier(run.nets)
     x = _sample(run, n, seed + 12_345, None).x
     result = scoring.score_images(x, cfg.dataset, data_dir or cfg.data_dir, seed=seed,
                                   progress=progress)
-    result["test_error"] = test_error(predict, averaged_d_params(run.state, cfg.ema_rate),
-                                      run.state.d_stats, *test)
-    result["test_error_raw"] = test_error(predict, run.state.d_params, run.state.d_stats, *test)
+    result.update(test_errors(make_classifier(run.nets), run.state, cfg.ema_rate, *test))
     return result
 
 
