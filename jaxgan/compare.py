@@ -124,15 +124,14 @@ def parse_entry(entry: str, base: configs.TrainConfig) -> configs.TrainConfig:
         raise ValueError(f"{entry!r}: {ELSEWHERE[name]}")
     get_objective(name)  # an unknown name lists the valid ones
     types = configs.field_types(type(base))
-    fields = types
     overrides: dict = {"objective": name}
     for mod in mods:
         mod = ALIASES.get(mod, mod)
         key, _, value = mod.partition("=")
-        if key not in fields:
+        if key not in types:
             raise ValueError(
                 f"{entry!r}: unknown switch {key!r}; use a config field "
-                f"({', '.join(sorted(fields))}) or an alias ({', '.join(ALIASES)})"
+                f"({', '.join(sorted(types))}) or an alias ({', '.join(ALIASES)})"
             )
         t = types[key]
         if not value:
@@ -244,13 +243,13 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     if seeds_vmapped(cfg):
         state = stack([s for _, s in built]) if restored is None else restored
         step = jax.jit(jax.vmap(raw), donate_argnums=0)
-        stacked = None
+        as_stack = None  # the state is the stack already
     else:
         # A list of per-seed states, stacked only to evaluate, save and return.
         state = ([s for _, s in built] if restored is None
                  else [_unstack(restored, i) for i in range(seeds)])
         one = jax.jit(raw, donate_argnums=0)
-        stacked = stack
+        as_stack = stack
 
         def step(states, batch):
             out = [one(s, _unstack(batch, i)) for i, s in enumerate(states)]
@@ -263,8 +262,8 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     def on_epoch(state, epoch):
         nonlocal seconds
         done = min(epoch * interval, steps)
-        evals.append({"step": done, "metrics": evaluate(nets, stack(state) if stacked else state,
-                                                         cfg)})
+        stacked = as_stack(state) if as_stack else state
+        evals.append({"step": done, "metrics": evaluate(nets, stacked, cfg)})
         # Up to the last evaluation, which is what a checkpoint records: a finished run
         # read back reports the same seconds as the run did.
         seconds = before + time.perf_counter() - t0
@@ -279,9 +278,9 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
         on_record=lambda r: losses.append({k: v for k, v in r.items() if k != "time"}),
         meta=lambda done: {"config": config, "seeds": seeds, "step": done, "losses": losses,
                            "evals": evals, "seconds": seconds},
-        export=stacked, skip_late_boundary=True, bar=bar, progress=bar is not None,
+        export=as_stack, skip_late_boundary=True, bar=bar, progress=bar is not None,
     )
-    return (stack(state) if stacked else state), nets, losses, evals, seconds
+    return (as_stack(state) if as_stack else state), nets, losses, evals, seconds
 
 
 def _folder_name(entry: str) -> str:
