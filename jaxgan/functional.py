@@ -24,6 +24,23 @@ def has_dropout(module: nnx.Module) -> bool:
     return any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_modules(module))
 
 
+# Flax layers whose output row i depends on input row i only (BatchNorm is not one of them).
+_ROWWISE_LAYERS = (nnx.Linear, nnx.Conv, nnx.ConvTranspose, nnx.Embed, nnx.LayerNorm,
+                   nnx.Dropout, nnx.List)
+
+
+def rows_independent(module: nnx.Module) -> bool:
+    """Whether every example's output depends on that example alone, in train mode.
+
+    True when each submodule is a row-wise Flax layer or a class that declares
+    ``ROWWISE = True`` (its own code mixes no rows; its submodules are checked here). Then
+    two batches can go through the network as one, with the same result as two calls.
+    Anything else (BatchNorm, minibatch discrimination, an unknown class) counts as mixing.
+    """
+    return all(isinstance(m, _ROWWISE_LAYERS) or getattr(type(m), "ROWWISE", False)
+               for _, m in nnx.iter_modules(module))
+
+
 def apply(graph, params: nnx.State, stats: nnx.State, *args, **kwargs):
     """Calls a split module functionally: returns ``(output, new_stats)``.
 

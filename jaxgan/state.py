@@ -19,7 +19,7 @@ from flax import nnx, struct
 
 from jaxgan.averaging import running_mean_init
 from jaxgan.configs import Techniques
-from jaxgan.functional import eval_view, has_dropout
+from jaxgan.functional import eval_view, has_dropout, rows_independent
 from jaxgan.nets.build import build_networks
 from jaxgan.objectives import resolve
 
@@ -57,6 +57,8 @@ class Networks:
 
     ``g_eval`` / ``d_eval`` are the graph definitions of the same modules viewed in inference
     mode (BatchNorm on running averages, dropout off); they share the train-mode arrays.
+    ``d_rows_independent``: D mixes no examples in train mode (`jaxgan.functional.
+    rows_independent`), so the D update may score real and fake data in one call.
     """
 
     g_graph: Any
@@ -70,6 +72,7 @@ class Networks:
     num_classes: int | None = None
     g_dropout: bool = False
     d_dropout: bool = False
+    d_rows_independent: bool = False
 
     @property
     def conditional(self) -> bool:
@@ -104,6 +107,7 @@ def split_networks(
         num_classes=getattr(generator, "num_classes", None),
         g_dropout=has_dropout(generator),
         d_dropout=has_dropout(discriminator),
+        d_rows_independent=rows_independent(discriminator),
     )
     extra = {}
     if techniques.historical_avg:

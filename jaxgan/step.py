@@ -41,6 +41,7 @@ def make_train_step(
     techniques: Techniques = Techniques(),
     z_dist: str = "normal",
     jit: bool = True,
+    merge_real_fake: bool = True,
 ) -> Callable[[GANState, dict], tuple[GANState, dict]]:
     """Builds the train step for one objective and one pair of networks.
 
@@ -59,6 +60,11 @@ def make_train_step(
         the objective.
       z_dist: latent noise (`jaxgan.noise.sample_z`).
       jit: compile with ``jax.jit(donate_argnums=0)`` (the state's buffers are reused).
+      merge_real_fake: when D mixes no examples (``nets.d_rows_independent``) and has no
+        dropout, the D update scores real and fake data in one call on both batches: the
+        same numbers as two calls, with one matrix product of 2B rows per layer instead of
+        two of B (on a 2-core CPU the ring8 step runs about 1.13x faster). ``False`` keeps
+        two calls always (the reference the tests compare against).
 
     Returns:
       ``train_step(state, batch) -> (state, metrics)``; metrics are scalar arrays: both
@@ -69,6 +75,8 @@ def make_train_step(
         raise ValueError(f"n_critic must be >= 1, got {n_critic}")
     tech = techniques
     hist_weight = tech.historical_avg
+    # Dropout stays out: one call would draw one mask for both batches, a different stream.
+    merge = merge_real_fake and nets.d_rows_independent and not nets.d_dropout
 
     def generate(params, stats, key, n):
         kz, ky = jax.random.split(key)
@@ -99,10 +107,17 @@ def make_train_step(
     def d_loss_fn(d_params, d_stats, real, real_y, fake, fake_y, key, d_hist):
         # Real and fake go through D separately, so each BatchNorm batch is pure (as DCGAN
         # and the PyTorch references do) and minibatch discrimination compares each batch
-        # only with itself (Salimans et al. 2016, Sec. 3.2).
+        # only with itself (Salimans et al. 2016, Sec. 3.2); a D that mixes no examples
+        # takes both in one call (`merge`), which computes the same.
         k1, k2, k3, k4 = jax.random.split(key, 4)
-        real_logits, d_stats = discriminate(d_params, d_stats, real, real_y, k1)
-        fake_logits, d_stats = discriminate(d_params, d_stats, fake, fake_y, k2)
+        if merge:
+            both_y = None if real_y is None else jnp.concatenate([real_y, fake_y])
+            logits, d_stats = discriminate(
+                d_params, d_stats, jnp.concatenate([real, fake]), both_y, k1)
+            real_logits, fake_logits = logits[: len(real)], logits[len(real):]
+        else:
+            real_logits, d_stats = discriminate(d_params, d_stats, real, real_y, k1)
+            fake_logits, d_stats = discriminate(d_params, d_stats, fake, fake_y, k2)
         loss = jnp.mean(objective.d_loss(real_logits, fake_logits))
         if objective.gradient_penalty:
             # Interpolates keep the real labels (a conditional critic's penalty is taken on

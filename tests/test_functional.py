@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxgan.functional import apply, call, chunked, eval_view, has_dropout
+from jaxgan.functional import apply, call, chunked, eval_view, has_dropout, rows_independent
 
 
 def test_chunked_pads_the_last_chunk_and_compiles_once():
@@ -63,3 +63,22 @@ def test_has_dropout_finds_a_nested_dropout():
     rngs = nnx.Rngs(0)
     assert has_dropout(nnx.Sequential(nnx.Linear(2, 2, rngs=rngs), nnx.Dropout(0.5, rngs=rngs)))
     assert not has_dropout(nnx.Sequential(nnx.Linear(2, 2, rngs=rngs), nnx.BatchNorm(2, rngs=rngs)))
+
+
+def test_rows_independent_knows_which_networks_mix_examples():
+    from jaxgan.nets import MLPDiscriminator
+    from jaxgan.nets.lsgan import LSGANMnistDiscriminator
+    from jaxgan.nets.techniques import MinibatchDiscriminator
+
+    rngs = nnx.Rngs(0)
+    mlp = MLPDiscriminator(in_dim=2, hidden=8, rngs=rngs)
+    assert rows_independent(mlp)
+    assert not rows_independent(LSGANMnistDiscriminator(rngs=rngs))  # BatchNorm
+    assert not rows_independent(
+        MinibatchDiscriminator(mlp, num_kernels=4, kernel_dim=3, rngs=rngs))
+
+    class Unknown(nnx.Module):  # a class that does not declare what its code does
+        def __init__(self):
+            self.fc = nnx.Linear(2, 1, rngs=rngs)
+
+    assert not rows_independent(Unknown())

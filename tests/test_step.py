@@ -261,3 +261,29 @@ def test_virtual_batch_norm_composes_with_the_step():
     z = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
     sample = make_sampler(nets)
     chex.assert_trees_all_close(sample(state, z)[:2], sample(state, z[:2]), atol=1e-5)
+
+
+@pytest.mark.parametrize("conditional", [False, True], ids=["plain", "conditional"])
+def test_one_d_call_on_real_and_fake_equals_two(conditional):
+    # An MLP D mixes no examples, so the D update scores both batches in one call: the
+    # states after two steps must equal those of the two-call reference.
+    cfg = configs.replace(CFG, conditional=conditional, objective="lsgan")
+    nets, state = init_state(cfg, (2,), num_classes=8 if conditional else None)
+    assert nets.d_rows_independent and not nets.d_dropout
+    batch = labelled_batch(32)
+    results = []
+    for merge in (True, False):
+        step_fn = make_train_step(get_objective("lsgan"), nets, merge_real_fake=merge)
+        s = jax.tree.map(jnp.copy, state)
+        for _ in range(2):
+            s, metrics = step_fn(s, batch)
+        results.append((s, metrics))
+    chex.assert_trees_all_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_d_that_mixes_examples_is_called_once_per_batch():
+    # With minibatch discrimination D compares examples within a call: merging real and
+    # fake would let each see the other, so the step must keep two calls.
+    cfg = configs.replace(CFG, minibatch_disc=True)
+    nets, _ = init_state(cfg, (2,))
+    assert not nets.d_rows_independent

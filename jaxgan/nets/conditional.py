@@ -49,6 +49,7 @@ class ConditionalDiscriminator(nnx.Module):
     ``(N, H, W, C)`` get the embedding as constant channels; otherwise the input is flattened
     and the embedding concatenated (``base`` built for ``prod(shape) + embed_dim`` inputs).
     """
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
 
     def __init__(
         self,
@@ -117,6 +118,7 @@ class ImageMLPDiscriminator(nnx.Module):
     Dropout(0.3) after each hidden layer, a logit out (the listing's sigmoid is folded into
     the loss). Dropout keys are passed at call time (``rngs=``), derived from the step's key.
     """
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
 
     def __init__(
         self,

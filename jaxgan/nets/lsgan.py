@@ -110,6 +110,7 @@ class LSGANMnistDiscriminator(nnx.Module):
       Mao et al. 2017, Least Squares Generative Adversarial Networks,
       https://arxiv.org/abs/1611.04076
     """
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
 
     def __init__(self, *, fc_batchnorm: bool = False, rngs: nnx.Rngs):
         self.in_shape = (28, 28, 1)

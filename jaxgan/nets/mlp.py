@@ -85,6 +85,7 @@ class MLPDiscriminator(nnx.Module):
     ``features(x)``: the last hidden layer after its activation, (N, hidden); ``head(f)``:
     linear to one logit, (N,); ``__call__(x) = head(features(x))``.
     """
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
 
     def __init__(
         self,
@@ -155,6 +156,7 @@ class MaxoutDiscriminator(nnx.Module):
     ``features(x)``: the last maxout layer, (N, hidden); ``head(f)``: (N,) logits. A submodule
     path such as ``hidden/0`` names a layer's linear pieces, (N, hidden * pieces).
     """
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
 
     def __init__(self, *, in_dim: int = 2, hidden: int = 200, depth: int = 3, pieces: int = 5,
                  rngs: nnx.Rngs):
