@@ -119,6 +119,10 @@ class TrainConfig:
       epochs: passes over the data; ``steps`` overrides it when set.
       steps: total train steps (one G update each).
       seed: the one seed of the run (init, noise, data order).
+      precision: compute dtype of G and D, ``fp32`` or ``bf16`` (mixed precision: parameters,
+        Adam's moments and batch-norm statistics stay float32, losses are taken in float32).
+        ``bf16`` is for TPUs and GPUs with bfloat16 units; a CPU emulates it, slower than
+        fp32.
       log_every: steps between metrics lines.
       num_samples: samples drawn for each figure (a grid of images or a 2-D scatter).
       eval_every: epochs between evaluations written to metrics.jsonl (0: never). Mixtures:
@@ -151,6 +155,7 @@ class TrainConfig:
     epochs: int = 10
     steps: int | None = None
     seed: int = 0
+    precision: str = "fp32"
     log_every: int = 50
     num_samples: int = 64
     eval_every: int = 0

@@ -94,7 +94,9 @@ def make_train_step(
 
     def discriminate(params, stats, x, y, key):
         args, kwargs = d_inputs(x, y, key)
-        return apply(nets.d_graph, params, stats, *args, **kwargs)
+        logits, stats = apply(nets.d_graph, params, stats, *args, **kwargs)
+        # Losses in float32 whatever D computes in (`TrainConfig.precision`).
+        return logits.astype(jnp.float32), stats
 
     def d_features(params, stats, x, y, key):
         # D in train mode, as in the D update; its statistics from this pass are dropped.
@@ -102,7 +104,7 @@ def make_train_step(
         return call(
             nets.d_graph, params, stats,
             lambda d: layer_features(d, tech.fm_layer, *args, **kwargs),
-        )[0]
+        )[0].astype(jnp.float32)
 
     def d_loss_fn(d_params, d_stats, real, real_y, fake, fake_y, key, d_hist):
         # Real and fake go through D separately, so each BatchNorm batch is pure (as DCGAN
@@ -243,7 +245,7 @@ def make_sampler(nets: Networks) -> Callable:
     @jax.jit
     def _sample(state: GANState, z: Array, y: Array | None) -> Array:
         args = (z,) if y is None else (z, y)
-        return apply(nets.g_eval, state.g_params, state.g_stats, *args)[0]
+        return apply(nets.g_eval, state.g_params, state.g_stats, *args)[0].astype(jnp.float32)
 
     def sample(state: GANState, z: Array, y: Array | None = None) -> Array:
         check_labels(nets, y, len(z))

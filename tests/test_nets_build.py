@@ -79,3 +79,43 @@ def test_build_networks_gives_the_dcgan_critic_the_d_norm_it_is_passed():
 def test_virtual_batch_norm_needs_a_generator_with_batch_norm():
     with pytest.raises(ValueError, match="no BatchNorm"):
         init_state(configs.replace(MixtureConfig(hidden=8, z_dim=2), vbn=True), (2,))
+
+
+@pytest.mark.parametrize("conditional", [False, True], ids=["dcgan", "conditional-dcgan"])
+def test_bf16_computes_in_bfloat16_and_keeps_the_state_float32(conditional):
+    import chex
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgan.step import make_sampler, make_step
+
+    cfg = DCGANConfig(resolution=32, width=8, z_dim=8, batch_size=8, precision="bf16",
+                      conditional=conditional, objective="lsgan")
+    nets, state = init_state(cfg, (32, 32, 1), num_classes=4 if conditional else None)
+    step, _ = make_step(cfg, nets)
+    batch = {"x": jax.random.uniform(jax.random.PRNGKey(0), (8, 32, 32, 1), minval=-1.0),
+             "y": jnp.arange(8, dtype=jnp.int32) % 4}
+    hlo = step.lower(state, batch).as_text()
+    before = jax.tree.map(lambda a: a.dtype, state)
+    for _ in range(3):
+        state, metrics = step(state, batch)
+    chex.assert_tree_all_finite((state, metrics))
+    # Parameters, Adam's moments and batch-norm statistics keep their float32.
+    assert jax.tree.map(lambda a: a.dtype, state) == before
+    floats = {a.dtype for a in jax.tree.leaves(state) if jnp.issubdtype(a.dtype, jnp.floating)}
+    assert floats == {jnp.dtype(jnp.float32)} and jax.tree.leaves(state.g_stats)
+    # Every convolution and matrix product of both networks, forward and backward, runs in
+    # bfloat16 (StableHLO names each op's result type at the end of its line).
+    ops = [line for line in hlo.splitlines()
+           if "stablehlo.convolution" in line or "stablehlo.dot_general" in line]
+    assert len(ops) > 20
+    assert all(re.search(r"-> tensor<[\dx]+bf16>$", line.strip()) for line in ops)
+    sample = make_sampler(nets)
+    z = jax.random.normal(jax.random.PRNGKey(1), (4, 8))
+    x = sample(state, z, jnp.arange(4, dtype=jnp.int32) if conditional else None)
+    assert x.dtype == jnp.float32 and bool(jnp.isfinite(x).all())
+
+
+def test_an_unknown_precision_is_named_with_the_valid_ones():
+    with pytest.raises(ValueError, match="precision 'fp16'.*fp32, bf16"):
+        init_state(MixtureConfig(precision="fp16"), (2,))

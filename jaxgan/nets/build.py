@@ -17,10 +17,15 @@ from jaxgan.configs import Techniques
 from jaxgan.nets import conditional as cond
 from jaxgan.nets import techniques as tn
 from jaxgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from jaxgan.nets.layers import Upsample2x
 from jaxgan.nets.lsgan import LSGANMnistDiscriminator, LSGANMnistGenerator
 from jaxgan.nets.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator, PacGANGenerator
 from jaxgan.noise import sample_z
 
+# Compute dtypes of `TrainConfig.precision`. Parameters, Adam's moments and batch-norm
+# statistics stay float32 either way: bfloat16 has 8 bits of mantissa, too few to accumulate
+# small updates (lr 2e-4 times a normalised step is below its resolution near 1).
+PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
 POINT_ARCHS = ("mlp", "pacgan_mlp")  # networks of 2-D points
 MLP_ARCHS = (*POINT_ARCHS, "cgan_mlp")  # networks without convolutions
 ARCHS = (*MLP_ARCHS, "lsgan_mnist", "dcgan")
@@ -44,15 +49,33 @@ def build_networks(
     """
     if cfg.arch not in ARCHS:  # before the shape checks, whose advice assumes a known arch
         raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}")
+    precision = getattr(cfg, "precision", "fp32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if cfg.d_norm is not None and cfg.arch != "dcgan":
         raise ValueError(
             f"d_norm={cfg.d_norm!r} sets the dcgan discriminator's normalisation; arch "
             f"{cfg.arch!r} has its own: drop --d-norm or use --arch dcgan"
         )
     g, d = _build_conditional(cfg, example_shape, rngs, num_classes, d_norm)
-    return apply_network_techniques(
+    g, d = apply_network_techniques(
         g, d, cfg.techniques, rngs, batch_size=cfg.batch_size, z_dist=cfg.z_dist
     )
+    if precision != "fp32":
+        set_compute_dtype(g, PRECISIONS[precision])
+        set_compute_dtype(d, PRECISIONS[precision])
+    return g, d
+
+
+def set_compute_dtype(module: nnx.Module, dtype) -> None:
+    """Mixed precision: every layer of ``module`` computes in ``dtype``; its parameters stay
+    in their own (float32) dtype and are cast at each call, so gradients and Adam's updates
+    are float32. Flax layers take it as their ``dtype``; jaxgan's own layers that hold
+    parameters (`jaxgan.nets.layers.Upsample2x`) read the same attribute. Batch norm computes
+    its statistics in float32 whatever the compute dtype (Flax promotes its reductions)."""
+    for _, m in nnx.iter_modules(module):
+        if hasattr(m, "dtype") and hasattr(m, "promote_dtype") or isinstance(m, Upsample2x):
+            m.dtype = dtype
 
 
 def apply_network_techniques(

@@ -193,7 +193,9 @@ class Upsample2x(nnx.Module):
         self.impl = impl
         self.kernel = nnx.Param(kernel_init(rngs.params(), (4, 4, in_features, out_features)))
         self.bias = nnx.Param(bias_init(rngs.params(), (out_features,))) if use_bias else None
+        self.dtype = None  # compute dtype, as Flax layers' (`jaxgan.nets.build.set_compute_dtype`)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         bias = None if self.bias is None else self.bias[...]
-        return _IMPLS[self.impl](x, self.kernel[...], bias)
+        x, kernel, bias = nnx.nn.dtypes.promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
+        return _IMPLS[self.impl](x, kernel, bias)
