@@ -10,6 +10,7 @@ array with one value per seed; its record holds the list.
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import time
@@ -41,6 +42,18 @@ def summarise(window: list[dict], step: int, elapsed: float) -> dict:
             "learning rate, another objective, or resume from the last checkpoint."
         )
     return record
+
+
+def staged(batches: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
+    """The batches of ``batches`` in order, each copied to the device ``ahead`` steps before
+    its step: the host-to-device copy (a PCIe transfer on an accelerator) overlaps the steps
+    still running instead of delaying the next dispatch."""
+    queue: collections.deque = collections.deque()
+    for batch in batches:
+        queue.append(jax.device_put(batch))
+        if len(queue) > ahead:
+            yield queue.popleft()
+    yield from queue
 
 
 def run(
@@ -124,9 +137,10 @@ def run(
             return False
         return not skip_late_boundary or total_steps - done >= steps_per_epoch / 2
 
+    feed = staged(batches)
     try:
         for step in range(start, total_steps):
-            state, metrics = train_step(state, next(batches))
+            state, metrics = train_step(state, next(feed))
             window.append(metrics)
             bar.update(1)
             if len(window) > log_every:

@@ -3,6 +3,7 @@ epoch boundaries, and the non-finite stop, for any state and step."""
 
 import json
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -76,3 +77,19 @@ def test_start_is_taken_from_the_caller_where_the_state_cannot_say():
     loop.run([object()], step, batches(), start=5, total_steps=8, steps_per_epoch=4,
              progress=False)
     assert len(seen) == 3
+
+
+def test_staged_batches_arrive_in_order_on_the_device_ahead_of_their_step():
+    pulled = []
+
+    def source():
+        for i in range(5):
+            pulled.append(i)
+            yield {"x": np.full((2,), i, np.float32)}
+
+    feed = loop.staged(source(), ahead=2)
+    first = next(feed)
+    assert pulled == [0, 1, 2]  # two batches wait on the device while step 0 runs
+    got = [first, *feed]
+    assert [int(b["x"][0]) for b in got] == [0, 1, 2, 3, 4]
+    assert all(isinstance(b["x"], jax.Array) for b in got)
