@@ -14,8 +14,15 @@ data of the right shape, and reports:
 
 Versions, backend and device count go with every result. Random data isolates the step from
 the input pipeline (``benchmarks/data_pipeline.py`` measures that), as the PyTorch references
-in ``benchmarks/`` / ``../shared/bench`` do; quote ratios from one run, never an absolute time
-from another day: a shared machine's speed varies.
+do; quote ratios from one run, never an absolute time from another day: a shared machine's
+speed varies.
+
+``--vs-torch PYTHON`` also times the PyTorch reference of each configuration that has one
+(`TORCH_REFS`: scripts in the source checkout's ``benchmarks/``, layer for layer the models of
+``../shared/bench``), run by ``PYTHON`` (a virtual environment with torch; torch is never a
+dependency of jaxgan). jaxgan windows and PyTorch runs alternate, at least 3 of each, so a
+change in the machine's speed hits both; the ratio is the median of the pairs' ratios. Each
+run's parameter counts are checked against jaxgan's networks.
 """
 
 from __future__ import annotations
@@ -24,9 +31,13 @@ import dataclasses
 import json
 import platform
 import resource
+import math
+import re
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import flax
@@ -112,6 +123,47 @@ CASES = {c.name: c for c in (
 )}
 
 
+# name -> the PyTorch reference's script in benchmarks/ and its flags. lsgan_mnist's D has no
+# batch norm on its FC layer (`jaxgan.nets.lsgan`), so the reference drops it too.
+TORCH_REFS = {
+    "lsgan_mnist": ("torch_lsgan.py", "--no-d-fc-batchnorm"),
+    "cgan_mlp": ("torch_lsgan.py", "--arch", "mlp"),
+    "ring8": ("torch_ring.py",),
+}
+REFS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def torch_version(python: str) -> str:
+    """The torch version ``python`` imports; a clear error when the references or torch are
+    missing."""
+    if not (REFS_DIR / "torch_ring.py").is_file():
+        raise FileNotFoundError(
+            f"--vs-torch runs the PyTorch references in {REFS_DIR}, which this installation "
+            "lacks: run it from a source checkout (git clone, then pip install -e .)")
+    try:
+        done = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                              capture_output=True, text=True, timeout=120)
+    except OSError as e:
+        raise FileNotFoundError(f"--vs-torch {python}: cannot run it ({e})") from None
+    if done.returncode:
+        raise ValueError(f"--vs-torch {python}: that python cannot import torch; give the "
+                           "python of a virtual environment with torch installed "
+                           "(python -m venv tv && tv/bin/pip install torch numpy)")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def torch_run(python: str, name: str, steps: int) -> dict:
+    """One run of ``name``'s PyTorch reference: ``steps_per_s``, ``params_g``, ``params_d``."""
+    script, *flags = TORCH_REFS[name]
+    out = subprocess.run([python, str(REFS_DIR / script), *flags, "--steps", str(steps)],
+                         capture_output=True, text=True, check=True).stdout
+    return {k: float(v) if "." in v else int(v) for k, v in re.findall(r"(\w+)=([\d.]+)", out)}
+
+
+def _param_count(tree) -> int:
+    return sum(math.prod(a.shape) for a in jax.tree.leaves(tree))
+
+
 def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
     """This machine's fp32 matmul FLOP/s: the best of ``repeats`` timed ``n x n`` products."""
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n))
@@ -127,10 +179,13 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float | None = None
-            ) -> dict:
-    """Times one case: compile, then ``windows`` windows of about ``seconds`` each."""
+def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float | None = None,
+            torch_python: str | None = None, repeats: int = 3) -> dict:
+    """Times one case: compile, then ``windows`` windows of about ``seconds`` each; with
+    ``torch_python`` and a reference (`TORCH_REFS`), at least ``repeats`` of them alternate
+    with PyTorch runs of about the same length."""
     step, state, batch = case.build()
+    params = {"g": _param_count(state.g_params), "d": _param_count(state.d_params)}
     t0 = time.perf_counter()
     state, metrics = step(state, batch)  # compiles, then runs once
     jax.block_until_ready(metrics)
@@ -144,14 +199,30 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
     state, metrics = step(state, batch)  # the state is donated: keep the new one
     jax.block_until_ready(metrics)
     per_window = max(1, int(seconds / max(time.perf_counter() - t, 1e-6)))
-    rates = []
-    for _ in range(windows):
+    with_torch = torch_python is not None and case.name in TORCH_REFS
+    rates, torch_runs = [], []
+    for i in range(max(windows, repeats) if with_torch else windows):
         t = time.perf_counter()
         for _ in range(per_window):
             state, metrics = step(state, batch)
         jax.block_until_ready((state, metrics))
         rates.append(per_window / (time.perf_counter() - t))
+        if with_torch:
+            # A PyTorch run as long as a window, from the last rate seen (jaxgan's at first).
+            rate = torch_runs[-1]["steps_per_s"] if torch_runs else rates[-1]
+            torch_runs.append(torch_run(torch_python, case.name, max(3, round(seconds * rate))))
     steps_per_s = statistics.median(rates)
+    torch_result = {"torch_steps_per_s": None, "ratio": None}
+    if torch_runs:
+        theirs = [r["steps_per_s"] for r in torch_runs]
+        torch_params = {"g": torch_runs[0]["params_g"], "d": torch_runs[0]["params_d"]}
+        torch_result = {
+            "torch_steps_per_s": statistics.median(theirs),
+            "torch_steps_per_s_runs": theirs,
+            "ratio": statistics.median(o / t for o, t in zip(rates, theirs)),
+            "torch_params": torch_params,
+            "params_match": torch_params == params,
+        }
     flops = float(cost.get("flops", float("nan")))
     device_bytes = None
     if memory is not None:
@@ -167,8 +238,8 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
         "flops_fraction": flops * steps_per_s / peak if peak else None,
         "step_device_bytes": device_bytes,
         "process_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "torch_steps_per_s": None,
-        "ratio": None,
+        "params": params,
+        **torch_result,
     }
 
 
@@ -180,30 +251,46 @@ def environment() -> dict:
 
 
 def run(names: list[str], *, windows: int = 5, seconds: float = 1.0, as_json: bool = False,
-        out=sys.stdout) -> list[dict]:
-    """Measures ``names`` (keys of `CASES`) and prints a table, or one JSON object a line."""
+        torch_python: str | None = None, repeats: int = 3, out=sys.stdout) -> list[dict]:
+    """Measures ``names`` (keys of `CASES`) and prints a table, or one JSON object a line;
+    with ``torch_python``, beside the PyTorch references (`TORCH_REFS`)."""
     unknown = [n for n in names if n not in CASES]
     if unknown:
         raise ValueError(f"unknown bench configuration {', '.join(unknown)}; valid: "
                          f"{', '.join(CASES)}")
+    if repeats < 3 and torch_python:
+        raise ValueError(f"--repeats {repeats}: a ratio needs at least 3 alternating runs")
     env = environment()
+    if torch_python:
+        env["torch"] = torch_version(torch_python)
     peak = matmul_peak()
     if not as_json:
+        versus = f"; PyTorch {env['torch']}" if torch_python else ""
         print(f"jax {env['jax']}, flax {env['flax']}, {env['backend']} x{env['device_count']} "
-              f"({env['devices']}); fp32 matmul peak measured {peak / 1e9:.0f} GFLOP/s", file=out)
+              f"({env['devices']}){versus}; fp32 matmul peak measured {peak / 1e9:.0f} GFLOP/s",
+              file=out)
+        extra = (" torch steps/s | ratio |", "---|---|") if torch_python else ("", "")
         print("| configuration | steps/s | compile s | GFLOP/step | of matmul peak "
-              "| step memory MiB |", file=out)
-        print("|---|---|---|---|---|---|", file=out)
+              f"| step memory MiB |{extra[0]}", file=out)
+        print(f"|---|---|---|---|---|---|{extra[1]}", file=out)
     results = []
     for name in names:
-        r = measure(CASES[name], windows=windows, seconds=seconds, peak=peak)
+        r = measure(CASES[name], windows=windows, seconds=seconds, peak=peak,
+                    torch_python=torch_python, repeats=repeats)
         r.update(env, matmul_peak_flops=peak)
         results.append(r)
         if as_json:
             print(json.dumps(r), file=out, flush=True)
-        else:
-            mem = r["step_device_bytes"]
-            print(f"| {name} | {r['steps_per_s']:.3g} | {r['compile_s']:.1f} | "
-                  f"{r['gflop_per_step']:.3g} | {100 * r['flops_fraction']:.1f}% | "
-                  f"{'' if mem is None else f'{mem / 2**20:.0f}'} |", file=out, flush=True)
+            continue
+        mem = r["step_device_bytes"]
+        line = (f"| {name} | {r['steps_per_s']:.3g} | {r['compile_s']:.1f} | "
+                f"{r['gflop_per_step']:.3g} | {100 * r['flops_fraction']:.1f}% | "
+                f"{'' if mem is None else f'{mem / 2**20:.0f}'} |")
+        if torch_python:
+            line += (f" {r['torch_steps_per_s']:.3g} | {r['ratio']:.2f}x |"
+                     if r["ratio"] is not None else " | |")
+        print(line, file=out, flush=True)
+        if r.get("params_match") is False:
+            print(f"  warning: {name}'s PyTorch reference has {r['torch_params']} parameters, "
+                  f"jaxgan's networks {r['params']}: not the same model", file=out, flush=True)
     return results

@@ -221,9 +221,18 @@ def _bench(argv: list[str]) -> None:
                         help="length of each window (default: 1.0)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per configuration instead of the table")
+    parser.add_argument("--vs-torch", metavar="PYTHON",
+                        help="also time the PyTorch reference of each configuration that has "
+                        f"one ({', '.join(bench.TORCH_REFS)}) with PYTHON, a python with torch "
+                        "installed, alternating with jaxgan's windows, and print the ratio "
+                        "(needs a source checkout: the references are in benchmarks/)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="with --vs-torch: alternating jaxgan / PyTorch runs at least "
+                        "(default: 3)")
     args = parser.parse_args(argv)
     bench.run([n for n in args.which.split(",") if n], windows=args.windows,
-              seconds=args.seconds, as_json=args.json)
+              seconds=args.seconds, as_json=args.json, torch_python=args.vs_torch,
+              repeats=args.repeats)
 
 
 COMMANDS = {"train": _train, "sample": _sample, "eval": _eval, "compare": _compare,

@@ -3,6 +3,7 @@ measured by running it, not tested)."""
 
 import io
 import json
+import sys
 
 import pytest
 
@@ -32,3 +33,40 @@ def test_the_table_and_unknown_names(capsys):
     assert "valid: lsgan_mnist" in capsys.readouterr().err
     assert set(bench.CASES) == {"lsgan_mnist", "cgan_mlp", "ring8", "dcgan64", "glo_mnist",
                                 "ssl_mnist", "ring8_x10"}
+
+
+def fake_torch_python(tmp_path, steps_per_s: float, params_g: int, params_d: int) -> str:
+    """A stand-in for a torch venv's python: answers the version probe and prints what a
+    reference script prints (CI has no torch)."""
+    path = tmp_path / "python"
+    path.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = "-c" ]; then echo 9.9.9; exit 0; fi\n'
+        f'echo "params_g={params_g} params_d={params_d}"\n'
+        f'echo "steps_per_s={steps_per_s}"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_vs_torch_gives_the_median_ratio_and_checks_the_parameter_counts(tmp_path):
+    # torch_ring.py's networks: G 256-128-128-128-2, D 2-128-128-128-1.
+    python = fake_torch_python(tmp_path, 1e-3, 66178, 33537)
+    out = io.StringIO()
+    (r,) = bench.run(["ring8"], windows=1, seconds=0.05, as_json=True, torch_python=python,
+                     repeats=3, out=out)
+    assert r["torch"] == "9.9.9" and r["torch_steps_per_s_runs"] == [1e-3] * 3
+    assert len(r["steps_per_s_windows"]) == 3  # the repeats, not --windows 1
+    assert r["ratio"] == pytest.approx(sorted(x / 1e-3 for x in r["steps_per_s_windows"])[1])
+    assert r["params"] == {"g": 66178, "d": 33537} and r["params_match"]
+
+    other = fake_torch_python(tmp_path, 1e-3, 66178, 1)
+    table = io.StringIO()
+    bench.run(["ring8"], windows=1, seconds=0.05, torch_python=other, out=table)
+    assert "| ring8 |" in table.getvalue() and "not the same model" in table.getvalue()
+
+
+def test_vs_torch_needs_a_python_with_torch(tmp_path, capsys):
+    with pytest.raises(ValueError, match="cannot import torch"):
+        bench.run(["ring8"], torch_python=sys.executable)
+    assert cli.main(["bench", "--which", "ring8", "--vs-torch", str(tmp_path / "nope")]) == 2
+    assert "cannot run it" in capsys.readouterr().err
