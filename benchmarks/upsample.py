@@ -9,10 +9,12 @@ At the LSGAN MNIST shapes (Mao et al. 2017, batch 64) times one jitted
 * D's downsampling, PyTorch ``Conv2d(4, 2, 1)``: XLA's strided convolution (what
   ``nnx.Conv(strides=2, padding=1)`` runs) vs. two exact rewrites defined here,
   space-to-depth + 2x2 conv and space-to-depth + im2col + GEMM. They did not win
-  clearly, so D uses ``nnx.Conv``.
+  clearly, so D uses ``nnx.Conv``. (At the DCGAN-64 shapes, batch 32, 2026-12-04: the GEMM
+  form won 1.6x on the 3-channel first layer only, whose share of the step is about 1%; on
+  32x32x64 -> 16x16x128, the costliest, every form ran at about a third of the matmul peak.)
 
 Usage: python benchmarks/upsample.py [--batch 64] [--seconds 0.3] [--repeats 5] [--dcgan]
-``--dcgan`` adds the DCGAN 64x64 generator's shapes (width 64). Prints, per layer, the median
+``--dcgan`` adds the DCGAN 64x64 networks' shapes (width 64). Prints, per layer, the median
 ms per call of each form and its speed-up over the reference (>1: faster). Quote the
 ratios, not the absolute times: the machine is shared.
 """
@@ -81,6 +83,10 @@ DCGAN_CASES = (
     ("G up   8x8x256 -> 16x16x128 ", UP, (8, 8, 256), 128, 2.0),
     ("G up 16x16x128 -> 32x32x64  ", UP, (16, 16, 128), 64, 2.0),
     ("G up  32x32x64 -> 64x64x3   ", UP, (32, 32, 64), 3, 2.0),
+    ("D down 64x64x3 -> 32x32x64  ", DOWN, (64, 64, 3), 64, 0.5),
+    ("D down 32x32x64 -> 16x16x128", DOWN, (32, 32, 64), 128, 0.5),
+    ("D down 16x16x128 -> 8x8x256 ", DOWN, (16, 16, 128), 256, 0.5),
+    ("D down 8x8x256 -> 4x4x512   ", DOWN, (8, 8, 256), 512, 0.5),
 )
 
 
@@ -105,7 +111,7 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seconds", type=float, default=0.3, help="minimum time per measurement")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--dcgan", action="store_true", help="also time the DCGAN-64 generator shapes")
+    p.add_argument("--dcgan", action="store_true", help="also time the DCGAN-64 networks' shapes")
     a = p.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, batch {a.batch}, forward+backward "
           f"(grads w.r.t. x, kernel, bias), median of {a.repeats} interleaved measurements")

@@ -223,13 +223,34 @@ def _bench(argv: list[str]) -> None:
                         help="one JSON object per configuration instead of the table")
     parser.add_argument("--vs-torch", metavar="PYTHON",
                         help="also time the PyTorch reference of each configuration that has "
-                        f"one ({', '.join(bench.TORCH_REFS)}) with PYTHON, a python with torch "
+                        f"one ({', '.join(c.name for c in bench.CASES.values() if c.torch)}) with PYTHON, a python with torch "
                         "installed, alternating with jaxgan's windows, and print the ratio "
                         "(needs a source checkout: the references are in benchmarks/)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="with --vs-torch: alternating jaxgan / PyTorch runs at least "
                         "(default: 3)")
+    parser.add_argument("--scaling", action="store_true",
+                        help="instead: time the DCGAN step at --resolutions x --batches "
+                        "(beside PyTorch's with --vs-torch) and compare's vmapped step at "
+                        "--seeds, and draw --figure")
+    parser.add_argument("--resolutions", default="32,64,128",
+                        help="with --scaling (default: 32,64,128)")
+    parser.add_argument("--batches", default="32,64,128,256",
+                        help="with --scaling (default: 32,64,128,256)")
+    parser.add_argument("--seeds", default="1,2,4,8,16", help="with --scaling (default: "
+                        "1,2,4,8,16)")
+    parser.add_argument("--figure", default="docs/bench_scaling.png",
+                        help="with --scaling: the log-log figure (default: "
+                        "docs/bench_scaling.png)")
     args = parser.parse_args(argv)
+    if args.scaling:
+        def ints(text):
+            return tuple(int(v) for v in text.split(",") if v)
+
+        bench.scaling(resolutions=ints(args.resolutions), batches=ints(args.batches),
+                      seeds=ints(args.seeds), seconds=args.seconds, figure=args.figure,
+                      torch_python=args.vs_torch, repeats=args.repeats, as_json=args.json)
+        return
     bench.run([n for n in args.which.split(",") if n], windows=args.windows,
               seconds=args.seconds, as_json=args.json, torch_python=args.vs_torch,
               repeats=args.repeats)

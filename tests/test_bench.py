@@ -70,3 +70,26 @@ def test_vs_torch_needs_a_python_with_torch(tmp_path, capsys):
         bench.run(["ring8"], torch_python=sys.executable)
     assert cli.main(["bench", "--which", "ring8", "--vs-torch", str(tmp_path / "nope")]) == 2
     assert "cannot run it" in capsys.readouterr().err
+
+
+def test_scaling_times_each_size_and_draws_the_figure(tmp_path):
+    out = io.StringIO()
+    python = fake_torch_python(tmp_path, 2.0, 1, 1)
+    rows = bench.scaling(resolutions=(32,), batches=(8, 16), seeds=(1, 2), seconds=0.01,
+                         figure=tmp_path / "scaling.png", torch_python=python, out=out)
+    assert [(r["family"], r["size"], r["batch"]) for r in rows] == [
+        ("dcgan", 32, 8), ("dcgan", 32, 16), ("compare", 1, 512), ("compare", 2, 512)]
+    # The work grows with the batch and the seeds, and so do XLA's FLOPs and memory.
+    assert rows[1]["gflop_per_step"] == pytest.approx(2 * rows[0]["gflop_per_step"], rel=0.05)
+    assert rows[3]["gflop_per_step"] == pytest.approx(2 * rows[2]["gflop_per_step"], rel=0.05)
+    assert rows[1]["step_device_bytes"] > rows[0]["step_device_bytes"]
+    assert rows[3]["examples_per_s"] == pytest.approx(rows[3]["steps_per_s"] * 2 * 512)
+    # DCGAN has a PyTorch reference (benchmarks/torch_dcgan.py); compare's seeds have none.
+    assert [r["torch_steps_per_s"] for r in rows] == [2.0, 2.0, None, None]
+    assert (tmp_path / "scaling.png").stat().st_size > 10_000
+    assert "| DCGAN 32 px | 16 |" in out.getvalue() and "| 32 | " in out.getvalue()
+
+
+def test_glo_has_no_discriminator_to_count():
+    r = bench.measure(bench.CASES["glo_mnist"], windows=1, seconds=0.01)
+    assert set(r["params"]) == {"g"} and r["params"]["g"] > 0 and r["ratio"] is None

@@ -1,43 +1,15 @@
-"""``jaxgan bench``: how fast each main configuration's train step runs on this machine.
-
-For every configuration it builds the real state and jitted step (`jaxgan.methods`) on random
-data of the right shape, and reports:
-
-* steps/s after compilation: the median of several timed windows, each ended by
-  ``block_until_ready`` (steps are dispatched asynchronously; only a sync measures them);
-* the compile time of the first call, apart;
-* the step's FLOPs from XLA's cost analysis, and the achieved FLOP/s as a fraction of this
-  machine's measured fp32 matmul peak (a 2048 x 2048 matmul, timed the same way): how far the
-  step is from its roofline;
-* the step's device memory from XLA's memory analysis (arguments, outputs and temporaries;
-  donated buffers counted once) and the process's peak resident memory.
-
-Versions, backend and device count go with every result. Random data isolates the step from
-the input pipeline (``benchmarks/data_pipeline.py`` measures that), as the PyTorch references
-do; quote ratios from one run, never an absolute time from another day: a shared machine's
-speed varies.
-
-``--vs-torch PYTHON`` also times the PyTorch reference of each configuration that has one
-(`TORCH_REFS`: scripts in the source checkout's ``benchmarks/``, layer for layer the models of
-``../shared/bench``), run by ``PYTHON`` (a virtual environment with torch; torch is never a
-dependency of jaxgan). jaxgan windows and PyTorch runs alternate, at least 3 of each, so a
-change in the machine's speed hits both; the ratio is the median of the pairs' ratios. Each
-run's parameter counts are checked against jaxgan's networks.
-"""
+"""The timed configurations of ``jaxgan bench`` and how one is measured (see `jaxgan.bench`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import platform
 import resource
-import math
-import re
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable
 
 import flax
@@ -46,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import configs
+from jaxgan.bench.reference import torch_run, torch_version
 from jaxgan.methods import glo, ssl
 from jaxgan.state import init_state
 from jaxgan.step import make_step
@@ -54,11 +27,14 @@ from jaxgan.step import make_step
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One configuration to time: its name, what it is, and ``build() -> (step, state,
-    batch)`` with the step jitted and donating its state, as training runs it."""
+    batch)`` with the step jitted and donating its state, as training runs it; ``torch``: its
+    PyTorch reference for ``--vs-torch``, a script in ``benchmarks/`` and its flags (the same
+    networks, step and batch), if it has one."""
 
     name: str
     what: str
     build: Callable[[], tuple[Callable, object, dict]]
+    torch: tuple[str, ...] = ()
 
 
 def _images(key, n, shape):
@@ -108,56 +84,30 @@ def _ssl(cfg: configs.SSLConfig):
 # torch_ring.py's networks: 3 ReLU hidden layers of 128, z 256, batch 512, Adam 1e-4.
 RING = configs.MixtureConfig(objective="lsgan", depth=3, activation="relu", d_lr=1e-4, g_lr=1e-4)
 
+def dcgan_case(resolution: int, batch: int, name: str | None = None) -> Case:
+    """The DCGAN step at ``resolution`` px (RGB) and ``batch``, beside its PyTorch reference."""
+    cfg = configs.DCGANConfig(resolution=resolution, batch_size=batch)
+    return Case(name or f"dcgan{resolution}_b{batch}", f"DCGAN at {resolution} px, RGB, batch "
+                f"{batch}", _gan(cfg, (resolution, resolution, 3)),
+                ("torch_dcgan.py", "--resolution", str(resolution), "--batch", str(batch)))
+
+
+# lsgan_mnist's D has no batch norm on its FC layer (`jaxgan.nets.lsgan`): its reference
+# drops that one too.
 CASES = {c.name: c for c in (
     Case("lsgan_mnist", "LSGAN's MNIST networks, batch 64", _gan(
-        configs.LSGANMnistConfig(), (28, 28, 1))),
+        configs.LSGANMnistConfig(), (28, 28, 1)), ("torch_lsgan.py", "--no-d-fc-batchnorm")),
     Case("cgan_mlp", "the user's cGAN MLPs on MNIST, batch 64", _gan(
-        configs.CGANMnistConfig(), (28, 28, 1), num_classes=10)),
-    Case("ring8", "ring8 MLPs 3x128 (torch_ring.py's), batch 512", _gan(RING, (2,))),
-    Case("dcgan64", "DCGAN at 64 px, RGB, batch 128", _gan(
-        configs.DCGANConfig(resolution=64), (64, 64, 3))),
+        configs.CGANMnistConfig(), (28, 28, 1), num_classes=10),
+        ("torch_lsgan.py", "--arch", "mlp")),
+    Case("ring8", "ring8 MLPs 3x128 (torch_ring.py's), batch 512", _gan(RING, (2,)),
+         ("torch_ring.py",)),
+    dcgan_case(64, 128, "dcgan64"),
     Case("glo_mnist", "GLO on MNIST (width 32, d 32), batch 128", _glo(configs.GLOMnistConfig())),
     Case("ssl_mnist", "the K+1 GAN's MNIST networks, batch 100", _ssl(configs.SSLConfig())),
     Case("ring8_x10", "ring8 (LSGAN's mixture networks), 10 seeds vmapped, batch 512", _gan(
         configs.MixtureConfig(), (2,), seeds=10)),
 )}
-
-
-# name -> the PyTorch reference's script in benchmarks/ and its flags. lsgan_mnist's D has no
-# batch norm on its FC layer (`jaxgan.nets.lsgan`), so the reference drops it too.
-TORCH_REFS = {
-    "lsgan_mnist": ("torch_lsgan.py", "--no-d-fc-batchnorm"),
-    "cgan_mlp": ("torch_lsgan.py", "--arch", "mlp"),
-    "ring8": ("torch_ring.py",),
-}
-REFS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def torch_version(python: str) -> str:
-    """The torch version ``python`` imports; a clear error when the references or torch are
-    missing."""
-    if not (REFS_DIR / "torch_ring.py").is_file():
-        raise FileNotFoundError(
-            f"--vs-torch runs the PyTorch references in {REFS_DIR}, which this installation "
-            "lacks: run it from a source checkout (git clone, then pip install -e .)")
-    try:
-        done = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
-                              capture_output=True, text=True, timeout=120)
-    except OSError as e:
-        raise FileNotFoundError(f"--vs-torch {python}: cannot run it ({e})") from None
-    if done.returncode:
-        raise ValueError(f"--vs-torch {python}: that python cannot import torch; give the "
-                           "python of a virtual environment with torch installed "
-                           "(python -m venv tv && tv/bin/pip install torch numpy)")
-    return done.stdout.strip().splitlines()[-1]
-
-
-def torch_run(python: str, name: str, steps: int) -> dict:
-    """One run of ``name``'s PyTorch reference: ``steps_per_s``, ``params_g``, ``params_d``."""
-    script, *flags = TORCH_REFS[name]
-    out = subprocess.run([python, str(REFS_DIR / script), *flags, "--steps", str(steps)],
-                         capture_output=True, text=True, check=True).stdout
-    return {k: float(v) if "." in v else int(v) for k, v in re.findall(r"(\w+)=([\d.]+)", out)}
 
 
 def _param_count(tree) -> int:
@@ -182,10 +132,12 @@ def _timed(fn) -> float:
 def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float | None = None,
             torch_python: str | None = None, repeats: int = 3) -> dict:
     """Times one case: compile, then ``windows`` windows of about ``seconds`` each; with
-    ``torch_python`` and a reference (`TORCH_REFS`), at least ``repeats`` of them alternate
+    ``torch_python`` and a reference (``case.torch``), at least ``repeats`` of them alternate
     with PyTorch runs of about the same length."""
     step, state, batch = case.build()
-    params = {"g": _param_count(state.g_params), "d": _param_count(state.d_params)}
+    # GLO has no D; its latent table is not a network's.
+    params = {k: _param_count(getattr(state, f"{k}_params")) for k in ("g", "d")
+              if hasattr(state, f"{k}_params")}
     t0 = time.perf_counter()
     state, metrics = step(state, batch)  # compiles, then runs once
     jax.block_until_ready(metrics)
@@ -199,7 +151,7 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
     state, metrics = step(state, batch)  # the state is donated: keep the new one
     jax.block_until_ready(metrics)
     per_window = max(1, int(seconds / max(time.perf_counter() - t, 1e-6)))
-    with_torch = torch_python is not None and case.name in TORCH_REFS
+    with_torch = torch_python is not None and bool(case.torch)
     rates, torch_runs = [], []
     for i in range(max(windows, repeats) if with_torch else windows):
         t = time.perf_counter()
@@ -210,7 +162,7 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
         if with_torch:
             # A PyTorch run as long as a window, from the last rate seen (jaxgan's at first).
             rate = torch_runs[-1]["steps_per_s"] if torch_runs else rates[-1]
-            torch_runs.append(torch_run(torch_python, case.name, max(3, round(seconds * rate))))
+            torch_runs.append(torch_run(torch_python, case.torch, max(3, round(seconds * rate))))
     steps_per_s = statistics.median(rates)
     torch_result = {"torch_steps_per_s": None, "ratio": None}
     if torch_runs:
@@ -253,7 +205,7 @@ def environment() -> dict:
 def run(names: list[str], *, windows: int = 5, seconds: float = 1.0, as_json: bool = False,
         torch_python: str | None = None, repeats: int = 3, out=sys.stdout) -> list[dict]:
     """Measures ``names`` (keys of `CASES`) and prints a table, or one JSON object a line;
-    with ``torch_python``, beside the PyTorch references (`TORCH_REFS`)."""
+    with ``torch_python``, beside the PyTorch references (``Case.torch``)."""
     unknown = [n for n in names if n not in CASES]
     if unknown:
         raise ValueError(f"unknown bench configuration {', '.join(unknown)}; valid: "
