@@ -49,8 +49,11 @@ def staged(batches: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
     its step: the host-to-device copy (a PCIe transfer on an accelerator) overlaps the steps
     still running instead of delaying the next dispatch."""
     queue: collections.deque = collections.deque()
-    for batch in batches:
-        queue.append(jax.device_put(batch))
+    while True:
+        try:  # next(), not a for loop: `batches` need only be an iterator's __next__
+            queue.append(jax.device_put(next(batches)))
+        except StopIteration:
+            break
         if len(queue) > ahead:
             yield queue.popleft()
     yield from queue

@@ -87,7 +87,14 @@ def test_staged_batches_arrive_in_order_on_the_device_ahead_of_their_step():
             pulled.append(i)
             yield {"x": np.full((2,), i, np.float32)}
 
-    feed = loop.staged(source(), ahead=2)
+    class NextOnly:  # compare's per-seed batches have __next__ and no __iter__
+        def __init__(self):
+            self.it = source()
+
+        def __next__(self):
+            return next(self.it)
+
+    feed = loop.staged(NextOnly(), ahead=2)
     first = next(feed)
     assert pulled == [0, 1, 2]  # two batches wait on the device while step 0 runs
     got = [first, *feed]

@@ -153,7 +153,7 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
     per_window = max(1, int(seconds / max(time.perf_counter() - t, 1e-6)))
     with_torch = torch_python is not None and bool(case.torch)
     rates, torch_runs = [], []
-    for i in range(max(windows, repeats) if with_torch else windows):
+    for _ in range(max(windows, repeats) if with_torch else windows):
         t = time.perf_counter()
         for _ in range(per_window):
             state, metrics = step(state, batch)
