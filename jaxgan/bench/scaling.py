@@ -27,7 +27,15 @@ from pathlib import Path
 
 from jaxgan import configs
 from jaxgan.bench.reference import torch_version
-from jaxgan.bench.steps import Case, _gan, dcgan_case, environment, matmul_peak, measure
+from jaxgan.bench.steps import (
+    Case,
+    _gan,
+    dcgan_case,
+    environment,
+    matmul_peak,
+    measure,
+    row_end,
+)
 
 RESOLUTIONS = (32, 64, 128)
 BATCHES = (32, 64, 128, 256)
@@ -70,13 +78,9 @@ def scaling(*, resolutions=RESOLUTIONS, batches=BATCHES, seeds=SEEDS, seconds: f
             print(json.dumps(r), file=out, flush=True)
         else:
             label = f"DCGAN {size} px" if family == "dcgan" else f"compare, {size} seeds"
-            line = (f"| {label} | {batch} | {r['steps_per_s']:.3g} | {r['examples_per_s']:.4g} "
-                    f"| {r['gflop_per_step']:.3g} | {100 * r['flops_fraction']:.0f}% | "
-                    f"{r['step_device_bytes'] / 2**20:.0f} |")
-            if torch_python:
-                line += (f" {r['torch_steps_per_s'] * batch:.4g} | {r['ratio']:.2f}x |"
-                         if r["ratio"] is not None else " | |")
-            print(line, file=out, flush=True)
+            print(f"| {label} | {batch} | {r['steps_per_s']:.3g} | {r['examples_per_s']:.4g} "
+                  f"| {r['gflop_per_step']:.3g} | {100 * r['flops_fraction']:.0f}% | "
+                  f"{row_end(r, torch_python, per_step=batch)}", file=out, flush=True)
     if figure is not None:
         draw(rows, figure)
         if not as_json:

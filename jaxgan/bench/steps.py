@@ -234,15 +234,22 @@ def run(names: list[str], *, windows: int = 5, seconds: float = 1.0, as_json: bo
         if as_json:
             print(json.dumps(r), file=out, flush=True)
             continue
-        mem = r["step_device_bytes"]
-        line = (f"| {name} | {r['steps_per_s']:.3g} | {r['compile_s']:.1f} | "
-                f"{r['gflop_per_step']:.3g} | {100 * r['flops_fraction']:.1f}% | "
-                f"{'' if mem is None else f'{mem / 2**20:.0f}'} |")
-        if torch_python:
-            line += (f" {r['torch_steps_per_s']:.3g} | {r['ratio']:.2f}x |"
-                     if r["ratio"] is not None else " | |")
-        print(line, file=out, flush=True)
-        if r.get("params_match") is False:
-            print(f"  warning: {name}'s PyTorch reference has {r['torch_params']} parameters, "
-                  f"jaxgan's networks {r['params']}: not the same model", file=out, flush=True)
+        print(f"| {name} | {r['steps_per_s']:.3g} | {r['compile_s']:.1f} | "
+              f"{r['gflop_per_step']:.3g} | {100 * r['flops_fraction']:.1f}% | "
+              f"{row_end(r, torch_python)}", file=out, flush=True)
     return results
+
+
+def row_end(r: dict, torch_python: str | None, per_step: int = 1) -> str:
+    """A table row's last cells: the step's memory, then with ``torch_python`` PyTorch's rate
+    (times ``per_step``: examples a step, where the table counts examples) and the ratio; and a
+    warning line when the reference's parameter counts differ from jaxgan's networks."""
+    mem = r["step_device_bytes"]
+    cells = f"{'' if mem is None else f'{mem / 2**20:.0f}'} |"
+    if torch_python:
+        cells += (f" {r['torch_steps_per_s'] * per_step:.4g} | {r['ratio']:.2f}x |"
+                  if r["ratio"] is not None else " | |")
+    if r.get("params_match") is False:
+        cells += (f"\n  warning: {r['name']}'s PyTorch reference has {r['torch_params']} "
+                  f"parameters, jaxgan's networks {r['params']}: not the same model")
+    return cells

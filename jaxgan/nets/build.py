@@ -74,7 +74,7 @@ def set_compute_dtype(module: nnx.Module, dtype) -> None:
     parameters (`jaxgan.nets.layers.Upsample2x`) read the same attribute. Batch norm computes
     its statistics in float32 whatever the compute dtype (Flax promotes its reductions)."""
     for _, m in nnx.iter_modules(module):
-        if hasattr(m, "dtype") and hasattr(m, "promote_dtype") or isinstance(m, Upsample2x):
+        if (hasattr(m, "dtype") and hasattr(m, "promote_dtype")) or isinstance(m, Upsample2x):
             m.dtype = dtype
 
 
