@@ -97,7 +97,8 @@ def draw(rows: list[dict], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    compare = sorted((r for r in rows if r["family"] == "compare"), key=lambda r: r["size"])
+    fig, axes = plt.subplots(1, 3 if compare else 2, figsize=(12 if compare else 8, 3.6))
     dcgan = [r for r in rows if r["family"] == "dcgan"]
     for res in sorted({r["size"] for r in dcgan}):
         mine = sorted((r for r in dcgan if r["size"] == res), key=lambda r: r["batch"])
@@ -113,7 +114,6 @@ def draw(rows: list[dict], path: str | Path) -> Path:
                      label=f"{res} px")
     axes[0].set(title="DCGAN step: images/s", xlabel="batch", ylabel="images / s")
     axes[1].set(title="DCGAN step: device memory", xlabel="batch", ylabel="MiB")
-    compare = sorted((r for r in rows if r["family"] == "compare"), key=lambda r: r["size"])
     if compare:
         n = [r["size"] for r in compare]
         axes[2].plot(n, [r["steps_per_s"] * r["size"] for r in compare], "o-",
