@@ -12,6 +12,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from torch_timing import count  # this folder
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -20,10 +22,6 @@ def load(path: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def count(module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def main() -> int:

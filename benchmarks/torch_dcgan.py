@@ -28,10 +28,10 @@ Random images stand in for data. Prints ``params_g=<int> params_d=<int>`` and
 import argparse
 import itertools
 import math
-import time
 
 import torch
 from torch import nn
+from torch_timing import print_params, print_steps_per_s  # this folder
 
 
 def widths(resolution: int, width: int = 64) -> list[int]:
@@ -72,10 +72,6 @@ class Discriminator(nn.Module):
         return self.main(x).view(-1)
 
 
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--resolution", type=int, default=64)
@@ -84,7 +80,7 @@ def main() -> None:
     a = p.parse_args()
     torch.manual_seed(0)
     g, d = Generator(a.resolution), Discriminator(a.resolution)
-    print(f"params_g={count(g)} params_d={count(d)}", flush=True)
+    print_params(g, d)
     opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
     x = torch.rand(a.batch, 3, a.resolution, a.resolution) * 2 - 1
@@ -106,13 +102,8 @@ def main() -> None:
         loss_g.backward()
         opt_g.step()
 
-    # Warm-up (allocator and oneDNN primitive caches); short, a 128 px step can take seconds.
-    for _ in range(2):
-        step()
-    t = time.perf_counter()
-    for _ in range(a.steps):
-        step()
-    print(f"steps_per_s={a.steps / (time.perf_counter() - t):.4f}")
+    # A short warm-up: a 128 px step can take seconds.
+    print_steps_per_s(step, a.steps, warmup=2)
 
 
 if __name__ == "__main__":

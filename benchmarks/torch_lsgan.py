@@ -15,10 +15,10 @@ with dropout 0.3). Prints ``params_g=<int> params_d=<int>`` and ``steps_per_s=<f
 """
 
 import argparse
-import time
 
 import torch
 import torch.nn as nn
+from torch_timing import print_params, print_steps_per_s  # this folder
 
 
 class Generator(nn.Module):
@@ -74,10 +74,6 @@ class MLPDiscriminator(nn.Module):
         return self.body(torch.cat([x.view(-1, 784), self.embed(y)], 1))
 
 
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", choices=("lsgan", "mlp"), default="lsgan")
@@ -91,7 +87,7 @@ def main() -> None:
         g, d, z_dim = MLPGenerator(), MLPDiscriminator(), 100
     else:
         g, d, z_dim = Generator(), Discriminator(not a.no_d_fc_batchnorm), 62
-    print(f"params_g={count(g)} params_d={count(d)}", flush=True)
+    print_params(g, d)
     opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
     x = torch.rand(a.batch, 1, 28, 28) * 2 - 1
@@ -112,12 +108,7 @@ def main() -> None:
         loss_g.backward()
         opt_g.step()
 
-    for _ in range(5):  # warm-up: allocator and oneDNN primitive caches
-        step()
-    t = time.perf_counter()
-    for _ in range(a.steps):
-        step()
-    print(f"steps_per_s={a.steps / (time.perf_counter() - t):.3f}")
+    print_steps_per_s(step, a.steps, warmup=5)
 
 
 if __name__ == "__main__":

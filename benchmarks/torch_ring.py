@@ -11,10 +11,10 @@ Prints ``params_g=<int> params_d=<int>`` and ``steps_per_s=<float>``.
 
 import argparse
 import math
-import time
 
 import torch
 import torch.nn as nn
+from torch_timing import print_params, print_steps_per_s  # this folder
 
 
 def mlp(d_in: int, d_out: int, hidden: int = 128, depth: int = 3) -> nn.Sequential:
@@ -25,10 +25,6 @@ def mlp(d_in: int, d_out: int, hidden: int = 128, depth: int = 3) -> nn.Sequenti
     return nn.Sequential(*layers, nn.Linear(width, d_out))
 
 
-def count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=512)
@@ -36,7 +32,7 @@ def main() -> None:
     a = p.parse_args()
     torch.manual_seed(0)
     g, d = mlp(256, 2), mlp(2, 1)
-    print(f"params_g={count(g)} params_d={count(d)}", flush=True)
+    print_params(g, d)
     opt_g = torch.optim.Adam(g.parameters(), 1e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), 1e-4, betas=(0.5, 0.999))
     angles = torch.arange(8) * 2 * math.pi / 8
@@ -54,12 +50,7 @@ def main() -> None:
         loss_g.backward()
         opt_g.step()
 
-    for _ in range(20):
-        step()
-    t = time.perf_counter()
-    for _ in range(a.steps):
-        step()
-    print(f"steps_per_s={a.steps / (time.perf_counter() - t):.3f}")
+    print_steps_per_s(step, a.steps, warmup=20)
 
 
 if __name__ == "__main__":
