@@ -25,26 +25,22 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgan import configs
+from matplotlib.ticker import FuncFormatter
+
 from jaxgan.bench.reference import torch_version
 from jaxgan.bench.steps import (
-    Case,
-    _gan,
     dcgan_case,
     environment,
     matmul_peak,
     measure,
     row_end,
+    seeds_case,
 )
+from jaxgan.plots import plt
 
 RESOLUTIONS = (32, 64, 128)
 BATCHES = (32, 64, 128, 256)
 SEEDS = (1, 2, 4, 8, 16)
-
-
-def _seeds(n: int) -> Case:
-    return Case(f"ring8_x{n}", f"compare's ring8 step, {n} seeds vmapped, batch 512",
-                _gan(configs.MixtureConfig(), (2,), seeds=n))
 
 
 def scaling(*, resolutions=RESOLUTIONS, batches=BATCHES, seeds=SEEDS, seconds: float = 2.0,
@@ -65,7 +61,7 @@ def scaling(*, resolutions=RESOLUTIONS, batches=BATCHES, seeds=SEEDS, seconds: f
               f"| step memory MiB |{versus[0]}\n|---|---|---|---|---|---|---|{versus[1]}",
               file=out, flush=True)
     plan = [("dcgan", r, b, dcgan_case(r, b)) for r in resolutions for b in batches]
-    plan += [("compare", n, 512, _seeds(n)) for n in seeds]
+    plan += [("compare", n, 512, seeds_case(n)) for n in seeds]
     rows = []
     for family, size, batch, case in plan:
         r = measure(case, windows=windows, seconds=seconds, peak=peak,
@@ -91,12 +87,6 @@ def scaling(*, resolutions=RESOLUTIONS, batches=BATCHES, seeds=SEEDS, seconds: f
 def draw(rows: list[dict], path: str | Path) -> Path:
     """Log-log panels: DCGAN images/s and step memory against the batch (one line per
     resolution); compare's seed-steps/s and memory against the number of seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
-
     compare = sorted((r for r in rows if r["family"] == "compare"), key=lambda r: r["size"])
     fig, axes = plt.subplots(1, 3 if compare else 2, figsize=(12 if compare else 8, 3.6))
     dcgan = [r for r in rows if r["family"] == "dcgan"]
