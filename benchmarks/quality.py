@@ -43,7 +43,7 @@ from pathlib import Path
 
 import jax
 
-from jaxgan import configs, evaluate, loop, losses, methods, objectives, runs
+from jaxgan import configs, evaluate, loop, losses, mesh, methods, objectives, runs
 from jaxgan.data import idx
 from jaxgan.methods.base import Run
 
@@ -96,12 +96,15 @@ def train_jaxgan(cfg, seconds: float) -> tuple[Run, dict]:
     described = method.describe(cfg, data)
     nets, state = method.init(cfg, described, data)
     step_fn, per_step = method.make_step(cfg, nets)
-    batches = method.batches(cfg, nets, data, per_step, int(state.step))
+    place = mesh.placement(1)
+    state = place.put_state(state)
+    batches = map(place.put_batch, method.batches(cfg, nets, data, per_step, int(state.step),
+                                                  mesh.process_shard()))
     batch = next(batches)
     t_compile = time.perf_counter()
-    # Compiled ahead of time, so that no step runs outside the budget (the same XLA program
-    # the jitted step's first call would build; the state is still donated).
-    step = step_fn.lower(state, batch).compile()
+    # Compiled ahead of time, so that no step runs outside the budget (the program a run's
+    # jitted step builds on one device; the state is still donated).
+    step = place.jit(step_fn).lower(state, batch).compile()
     compile_s = time.perf_counter() - t_compile
     jax.block_until_ready(state)
     startup_s = time.perf_counter() - t

@@ -16,9 +16,10 @@ from typing import Annotated
 
 import tyro
 
-from jaxgan import bench, compare, configs, evaluate, flags, methods, runs
+from jaxgan import bench, compare, configs, evaluate, flags, mesh, methods, runs
 from jaxgan.data import DatasetError
 from jaxgan.objectives import OBJECTIVES
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainOptions:
@@ -28,11 +29,17 @@ class TrainOptions:
       out: output folder (default: runs/<dataset>-<objective or method>).
       resume: continue the run in --out from its latest checkpoint.
       progress: show a progress bar.
+      devices: devices to split each batch over (data parallel; default: all local
+        devices). The batch size must be a multiple of it; the results do not depend on it.
+      distributed: join a multi-process run (jax.distributed.initialize); also when
+        $JAX_COORDINATOR_ADDRESS is set. See the README's "Several devices and hosts".
     """
 
     out: str | None = None
     resume: bool = False
     progress: bool = True
+    devices: int | None = None
+    distributed: bool = False
 
 
 CONFIG_HELP = (
@@ -58,8 +65,13 @@ def run_config(defaults, argv: list[str], *, prog: str = "jaxgan train",
         defaults, argv, prog=prog, extra=TrainOptions(),
         description=description or f"Train {cls.__name__} (method: {cls.method}). {CONFIG_HELP}")
     out = opts.out or default_out(cfg)
-    print(f"jaxgan: training {methods.for_config(cfg).title(cfg)} -> {out}", file=sys.stderr)
-    runs.train(cfg, out, resume=opts.resume, progress=opts.progress)
+    mesh.initialize(opts.distributed)
+    if mesh.is_primary():
+        print(f"jaxgan: training {methods.for_config(cfg).title(cfg)} -> {out}",
+              file=sys.stderr)
+    runs.train(cfg, out, resume=opts.resume, progress=opts.progress, devices=opts.devices)
+    if not mesh.is_primary():
+        return 0
     figure = "test_error.png" if type(cfg).method == "ssl" else "loss_curve.png"
     print(f"jaxgan: wrote {out}/samples.png, {out}/metrics.jsonl, {out}/{figure}")
     return 0
@@ -170,6 +182,8 @@ class CompareOptions:
       resume: continue the comparison checkpointed in --out: an interrupted one, or a
         finished one to a larger --steps.
       progress: show a progress bar.
+      devices: devices to split the seeds over (each device trains its own seeds; default:
+        as many of the local devices as divide --seeds evenly).
     """
 
     out: str | None = None
@@ -177,6 +191,7 @@ class CompareOptions:
     set: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = ()
     resume: bool = False
     progress: bool = True
+    devices: int | None = None
 
 
 def _compare(argv: list[str]) -> None:
@@ -202,7 +217,7 @@ def _compare(argv: list[str]) -> None:
     out = opts.out or f"runs/compare-{Path(cc.dataset).name}"
     compare.run_compare(
         cc, out, base=base, progress=opts.progress, command=compare.command_line(argv),
-        resume=opts.resume,
+        resume=opts.resume, devices=opts.devices,
     )
     print(Path(out, "table.md").read_text())
     print(f"jaxgan: wrote {out}/table.md, table.csv, samples.png, loss_curves.png, per_seed.json")

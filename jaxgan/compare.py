@@ -30,7 +30,7 @@ import numpy as np
 from matplotlib.ticker import EngFormatter
 from tqdm.auto import tqdm
 
-from jaxgan import configs, loop, plots
+from jaxgan import configs, loop, mesh, plots
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.methods.gan import generate, score_samples
@@ -206,9 +206,15 @@ def seeds_vmapped(cfg: configs.TrainConfig) -> bool:
 
 
 def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,
-                eval_every: int, evaluate, bar=None, checkpoint: Checkpointer | None = None):
+                eval_every: int, evaluate, bar=None, checkpoint: Checkpointer | None = None,
+                devices: int | None = None):
     """Trains seeds ``0..seeds-1`` of one config together, through the one host loop
     (`jaxgan.loop.run`: the same logging, non-finite stop and checkpoint cadence as a run).
+
+    On several devices the stacked seed axis is split over a ``seed`` mesh axis
+    (`jaxgan.mesh.seed_placement`: as many of ``devices`` as divide ``seeds``): each device
+    trains its own seeds with no communication, and the seeds are vmapped whatever the
+    networks (one seed per device is no grouped convolution).
 
     With a ``checkpoint``, the stacked state, the records so far and the time spent are saved
     at every evaluation, and a run found there is continued from its latest save (to a larger
@@ -223,9 +229,14 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     nets = built[0][0]
     config = json.loads(cfg.to_json())  # what a checkpoint records, and a resume must match
     start, losses, evals, before = 0, [], [], 0.0
+    place = mesh.seed_placement(seeds, devices)
+    vmapped = place.size > 1 or seeds_vmapped(cfg)
+    stacked = stack([s for _, s in built])
+    if vmapped:  # placed before a restore: a checkpoint is read onto this mesh
+        stacked = place.put_state(stacked)
     restored = None
     if checkpoint is not None and checkpoint.latest_step() is not None:
-        restored, meta = checkpoint.restore(stack([s for _, s in built]))
+        restored, meta = checkpoint.restore(stacked)
         now = configs.flat_dict(cfg) | {"seeds": seeds}
         then = configs.flat_dict(configs.from_dict(meta["config"])) | {"seeds": meta["seeds"]}
         differ = configs.differences(then, now)
@@ -240,9 +251,10 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
                              f"--steps {steps}: pass --steps {meta['step']} or more")
         start, losses, evals, before = meta["step"], meta["losses"], meta["evals"], meta["seconds"]
     raw, n_critic = make_step(cfg, nets, jit=False)
-    if seeds_vmapped(cfg):
-        state = stack([s for _, s in built]) if restored is None else restored
-        step = jax.jit(jax.vmap(raw), donate_argnums=0)
+    put = jax.device_put
+    if vmapped:
+        state = stacked if restored is None else restored
+        step, put = place.jit(jax.vmap(raw)), place.put_batch
         as_stack = None  # the state is the stack already
     else:
         # A list of per-seed states, stacked only to evaluate, save and return.
@@ -278,7 +290,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
         on_record=lambda r: losses.append({k: v for k, v in r.items() if k != "time"}),
         meta=lambda done: {"config": config, "seeds": seeds, "step": done, "losses": losses,
                            "evals": evals, "seconds": seconds},
-        export=as_stack, skip_late_boundary=True, bar=bar, progress=bar is not None,
+        export=as_stack, skip_late_boundary=True, bar=bar, progress=bar is not None, put=put,
     )
     return (as_stack(state) if as_stack else state), nets, losses, evals, seconds
 
@@ -309,8 +321,12 @@ def make_evaluator(dataset: str, data_dir: str | None):
 
 
 def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig | None = None,
-                progress: bool = True, command: str | None = None, resume: bool = False) -> dict:
+                progress: bool = True, command: str | None = None, resume: bool = False,
+                devices: int | None = None) -> dict:
     """Runs every objective for every seed; writes the table, figures and raw metrics.
+
+    ``devices``: how many devices the seeds are split over (`train_seeds`; default: as
+    many of the local devices as divide ``cc.seeds``); the table does not depend on it.
 
     Each objective's seeds are checkpointed under ``out/checkpoints/`` at every evaluation;
     ``resume`` continues from there: an interrupted comparison, or a finished one extended to
@@ -339,6 +355,7 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
                 cfg, data, cc.seeds, cc.steps, log_every=cc.log_every,
                 eval_every=cc.eval_every, evaluate=evaluate, bar=bar,
                 checkpoint=Checkpointer(out / "checkpoints" / _folder_name(entry)),
+                devices=devices,
             )
             z = sample_z(jax.random.PRNGKey(7), (MIXTURE_EVAL_SAMPLES if data.is_mixture else 64, nets.z_dim), cfg.z_dist)
             y = (np.arange(len(z)) % nets.num_classes) if nets.conditional else None

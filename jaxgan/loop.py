@@ -44,14 +44,15 @@ def summarise(window: list[dict], step: int, elapsed: float) -> dict:
     return record
 
 
-def staged(batches: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
-    """The batches of ``batches`` in order, each copied to the device ``ahead`` steps before
-    its step: the host-to-device copy (a PCIe transfer on an accelerator) overlaps the steps
-    still running instead of delaying the next dispatch."""
+def staged(batches: Iterator[Any], ahead: int = 2,
+           put: Callable[[Any], Any] = jax.device_put) -> Iterator[Any]:
+    """The batches of ``batches`` in order, each copied to the devices by ``put`` ``ahead``
+    steps before its step: the host-to-device copy (a PCIe transfer on an accelerator)
+    overlaps the steps still running instead of delaying the next dispatch."""
     queue: collections.deque = collections.deque()
     while True:
         try:  # next(), not a for loop: `batches` need only be an iterator's __next__
-            queue.append(jax.device_put(next(batches)))
+            queue.append(put(next(batches)))
         except StopIteration:
             break
         if len(queue) > ahead:
@@ -78,6 +79,7 @@ def run(
     desc: str = "train",
     progress: bool = True,
     bar: tqdm | None = None,
+    put: Callable[[Any], Any] = jax.device_put,
 ) -> Any:
     """Runs ``train_step`` from step ``start`` (default ``state.step``) to ``total_steps``.
 
@@ -102,6 +104,8 @@ def run(
         one (a comparison's last two evaluations would be nearly the same).
       desc, progress: the tqdm bar's label, and whether to show it.
       bar: an open tqdm bar to advance instead (a comparison's bar over all its runs).
+      put: places a host batch on the devices (`jaxgan.mesh.Placement.put_batch` splits it
+        over a mesh; default: the default device).
 
     Returns:
       The final state.
@@ -140,7 +144,7 @@ def run(
             return False
         return not skip_late_boundary or total_steps - done >= steps_per_epoch / 2
 
-    feed = staged(batches)
+    feed = staged(batches, put=put)
     try:
         for step in range(start, total_steps):
             state, metrics = train_step(state, next(feed))

@@ -16,12 +16,14 @@ and what the method adds (GLO: ``pca.npz``, ``reconstructions.png``).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from jaxgan import configs, loop, methods, plots
+from jaxgan import configs, loop, mesh, methods, plots
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.methods.base import Run
 
@@ -58,36 +60,57 @@ def check_run_folder(out: Path, cfg, *, resume: bool) -> None:
             f"{out} already holds a run; pass --resume to continue it or choose another --out")
 
 
-def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, data=None):
+def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, data=None,
+          devices: int | None = None):
     """Trains ``cfg`` (any method's config) into ``out``; with ``resume`` continues from its
     latest checkpoint, bit for bit (data and noise are indexed by the step).
 
     ``data`` is what the method's ``load_data`` returns, for callers that train several runs
-    on the same data. Returns the finished `Run`.
+    on the same data. ``devices``: how many devices the step is split over (data parallel,
+    `jaxgan.mesh`; default all); the result does not depend on it, up to float rounding, and
+    a run may resume on another number than it was saved on. In a multi-process run
+    (`jaxgan.mesh.initialize`) every process calls this; process 0 writes the run's files.
+    Returns the finished `Run`.
     """
     method = methods.for_config(cfg)
     out = Path(out)
     check_run_folder(out, cfg, resume=resume)
+    place = mesh.placement(devices)
+    place.check_batch(cfg.batch_size, "--batch-size")
+    mesh.barrier("jaxgan: run folder checked")  # before any process writes to it
     data = method.load_data(cfg) if data is None else data
     described = method.describe(cfg, data)
     nets, state = method.init(cfg, described, data)
+    # Placed before a restore, so the checkpoint is read onto this run's mesh whatever the
+    # mesh it was saved from.
+    state = place.put_state(state)
     ckpt = Checkpointer(out / "checkpoints")
     if resume:
         state, _ = ckpt.restore(state)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(cfg.to_json())
-    (out / "data.json").write_text(json.dumps(described))
+    # Only process 0 writes the run folder; the others draw their figures and logs into a
+    # scratch folder (they must still compute them: sampling a sharded state is a step
+    # every process takes part in).
+    with contextlib.ExitStack() as scratch:
+        files = out if mesh.is_primary() else Path(
+            scratch.enter_context(tempfile.TemporaryDirectory(prefix="jaxgan-process-")))
+        files.mkdir(parents=True, exist_ok=True)
+        (files / "config.json").write_text(cfg.to_json())
+        (files / "data.json").write_text(json.dumps(described))
+        progress = progress and mesh.is_primary()
 
-    step_fn, per_step = method.make_step(cfg, nets)
-    steps_per_epoch = method.steps_per_epoch(cfg, data, per_step)
-    total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
-    on_epoch = method.start(cfg, nets, data, out, progress)
-    state = loop.run(
-        state, step_fn, method.batches(cfg, nets, data, per_step, int(state.step)),
-        total_steps=total, steps_per_epoch=steps_per_epoch, out_dir=out, checkpointer=ckpt,
-        on_epoch=on_epoch, log_every=cfg.log_every, meta={"config": json.loads(cfg.to_json())},
-        desc=method.title(cfg), progress=progress,
-    )
+        step_fn, per_step = method.make_step(cfg, nets)
+        steps_per_epoch = method.steps_per_epoch(cfg, data, per_step)
+        total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
+        on_epoch = method.start(cfg, nets, data, files, progress)
+        batches = method.batches(cfg, nets, data, per_step, int(state.step),
+                                 mesh.process_shard())
+        state = loop.run(
+            state, place.jit(step_fn), batches, total_steps=total,
+            steps_per_epoch=steps_per_epoch, out_dir=files, checkpointer=ckpt,
+            on_epoch=on_epoch, log_every=cfg.log_every,
+            meta={"config": json.loads(cfg.to_json())}, desc=method.title(cfg),
+            progress=progress, put=place.put_batch,
+        )
     ckpt.close()
     return Run(cfg, nets, state, out, described)
 

@@ -82,6 +82,28 @@ def test_resuming_at_start_step_equals_skipping(start, batch_size):
     np.testing.assert_array_equal(m[start]["index"], skipped[0]["index"])
 
 
+@settings(max_examples=10, deadline=None)
+@given(count=st.sampled_from([1, 2, 4]), start=st.integers(0, 12))
+def test_processes_read_disjoint_rows_that_make_up_the_one_process_batch(count, start):
+    """Process i of ``count`` reads rows i*B/count.. of every global batch: together they read
+    what one process reads, so a run's data does not depend on its number of hosts."""
+    ds, mix = _toy(), load_dataset("ring8")
+    for data in (ds, mix):
+        whole = _take(data.batches(8, seed=5, start_step=start), 3)
+        parts = [_take(data.batches(8, seed=5, start_step=start, shard=(i, count)), 3)
+                 for i in range(count)]
+        for step, batch in enumerate(whole):
+            for k in batch:
+                assert all(len(p[step][k]) == 8 // count for p in parts)
+                np.testing.assert_array_equal(
+                    np.concatenate([p[step][k] for p in parts]), batch[k])
+
+
+def test_a_batch_that_the_processes_cannot_share_evenly():
+    with pytest.raises(DatasetError, match="batch of 8 cannot be split evenly over 3 processes"):
+        next(_toy().batches(8, seed=0, shard=(0, 3)))
+
+
 def test_arrays_in_index_order():
     x, y = _toy().arrays(batch_size=10)
     assert x.shape == (N, 3, 2, 1) and y.dtype == np.int32

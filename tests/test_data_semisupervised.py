@@ -101,6 +101,15 @@ def test_batches_pair_labels_with_images_and_resume(split):
         np.testing.assert_array_equal(resumed[k], second[k])
 
 
+def test_two_processes_read_the_halves_of_each_batch(split):
+    whole = split.batches(30, seed=0, start_step=2)
+    halves = [split.batches(30, seed=0, start_step=2, shard=(i, 2)) for i in range(2)]
+    for _ in range(2):
+        batch, parts = next(whole), [next(h) for h in halves]
+        for k in batch:
+            np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), batch[k])
+
+
 def test_a_dataset_without_labels_is_refused(tmp_path):
     from PIL import Image
 

@@ -65,10 +65,25 @@ def _shuffle_seed(seed: int) -> int:
 
 
 def _sample_batch(key: jax.Array, centres: np.ndarray, std: float, batch_size: int,
-                  step: int) -> Batch:
+                  rows: slice, step: int) -> Batch:
+    # The whole batch is drawn and this reader's rows kept: a 2-D batch is cheap, and the
+    # rows are those of the one-reader batch.
     x, y = sample_mixture(jax.random.fold_in(key, step), batch_size, centres, std)
-    return {"x": np.asarray(x), "y": np.asarray(y),
-            "index": np.full((batch_size,), -1, np.int32)}
+    return {"x": np.asarray(x)[rows], "y": np.asarray(y)[rows],
+            "index": np.full((batch_size,), -1, np.int32)[rows]}
+
+
+def shard_rows(batch_size: int, shard: tuple[int, int]) -> slice:
+    """The rows of a global batch that reader ``index`` of ``count`` reads (``shard =
+    (index, count)``; one process of a multi-host run), checked."""
+    index, count = shard
+    if not 0 <= index < count:
+        raise DatasetError(f"shard {index} of {count} does not exist")
+    if batch_size % count:
+        raise DatasetError(f"a batch of {batch_size} cannot be split evenly over {count} "
+                           "processes: choose a multiple of the process count")
+    per = batch_size // count
+    return slice(index * per, (index + 1) * per)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -106,8 +121,11 @@ class Dataset:
             return MIXTURE_STEPS_PER_EPOCH
         return self.num_examples // batch_size
 
-    def map_dataset(self, batch_size: int, *, seed: int) -> grain.MapDataset:
-        """The infinite, random-access pipeline: element ``s`` is the batch of global step ``s``."""
+    def map_dataset(self, batch_size: int, *, seed: int,
+                    shard: tuple[int, int] = (0, 1)) -> grain.MapDataset:
+        """The infinite, random-access pipeline: element ``s`` is the batch of global step
+        ``s`` (the rows ``shard`` reads of it, `shard_rows`)."""
+        rows = shard_rows(batch_size, shard)
         steps = self.steps_per_epoch(batch_size)
         if steps == 0:
             raise DatasetError(
@@ -116,16 +134,20 @@ class Dataset:
         if self.is_mixture:
             key = jax.random.key(seed)
             return grain.MapDataset.range(sys.maxsize).map(functools.partial(
-                _sample_batch, key, self.centres, self.std, batch_size))
+                _sample_batch, key, self.centres, self.std, batch_size, rows))
+        # The global batch's indices are shuffled and batched as on one reader; each reader
+        # then loads only its rows of them.
         return (grain.MapDataset.range(self.num_examples)
                 .seed(_shuffle_seed(seed))
                 .shuffle()
                 .batch(batch_size, drop_remainder=True)
                 .repeat()
+                .map(lambda indices: indices[rows])
                 .map(functools.partial(_load, self.source)))
 
     def batches(self, batch_size: int, *, seed: int, start_step: int = 0,
-                num_threads: int = 2, prefetch: int = 8) -> Iterator[Batch]:
+                num_threads: int = 2, prefetch: int = 8,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
         """Batches from global step ``start_step`` on, forever (epoch after epoch).
 
         Args:
@@ -135,13 +157,17 @@ class Dataset:
                 batches a run from 0 yields from its ``s``-th on.
             num_threads: Grain threads reading ahead (decoding images, sampling mixtures).
             prefetch: batches read ahead.
+            shard: ``(index, count)``: read only rows ``index * B / count`` to
+                ``(index + 1) * B / count`` of each global batch (process ``index`` of a
+                ``count``-process run reads its own part; together they read the batch one
+                process would).
 
         Returns:
             An iterator of ``{"x", "y", "index"}`` dicts of numpy arrays (see the module doc).
         """
         if start_step < 0:
             raise DatasetError(f"start_step must be >= 0, got {start_step}")
-        ds = self.map_dataset(batch_size, seed=seed)[start_step:]
+        ds = self.map_dataset(batch_size, seed=seed, shard=shard)[start_step:]
         options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
         return iter(ds.to_iter_dataset(options))
 

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from jaxgan.data import Dataset, load_dataset
+from jaxgan.data.pipeline import shard_rows
 
 
 def select_labelled(labels: np.ndarray, n: int, num_classes: int, seed: int) -> np.ndarray:
@@ -82,15 +83,20 @@ class SSLData:
     num_classes: int
     description: str
 
-    def batches(self, batch_size: int, *, seed: int, start_step: int = 0) -> Iterator[dict]:
-        """``{"x_lab", "y_lab", "x_unl", "x_unl2"}`` numpy batches from ``start_step`` on."""
-        unl = self.unlabelled.batches(batch_size, seed=seed, start_step=start_step, num_threads=1)
+    def batches(self, batch_size: int, *, seed: int, start_step: int = 0,
+                shard: tuple[int, int] = (0, 1)) -> Iterator[dict]:
+        """``{"x_lab", "y_lab", "x_unl", "x_unl2"}`` numpy batches from ``start_step`` on
+        (``shard``: this reader's rows of each, as `jaxgan.data.Dataset.batches`)."""
+        unl = self.unlabelled.batches(batch_size, seed=seed, start_step=start_step,
+                                      num_threads=1, shard=shard)
         # A second, independent shuffle for G's feature matching (the official trainx_unl2).
         unl2 = self.unlabelled.batches(
-            batch_size, seed=seed + 7919, start_step=start_step, num_threads=1
+            batch_size, seed=seed + 7919, start_step=start_step, num_threads=1, shard=shard
         )
         lab = labelled_batches(len(self.y_lab), batch_size, seed=seed, start_step=start_step)
+        rows = shard_rows(batch_size, shard)
         for a, b, idx in zip(unl, unl2, lab):
+            idx = idx[rows]
             yield {"x_lab": self.x_lab[idx], "y_lab": self.y_lab[idx], "x_unl": a["x"],
                    "x_unl2": b["x"]}
 

@@ -54,10 +54,13 @@ class Method:
         networks without the data (shapes, classes) and a description.
       init: ``(cfg, described, data | None) -> (nets, state)``; without data, a state of the
         right structure to restore a checkpoint into.
-      make_step: ``(cfg, nets) -> (step, examples_per_step)``, a jitted
-        ``step(state, batch) -> (state, metrics)`` and how many examples of the epoch's
-        data one step consumes.
-      batches: ``(cfg, nets, data, examples_per_step, start_step) -> iterator`` of batches.
+      make_step: ``(cfg, nets) -> (step, examples_per_step)``, a pure
+        ``step(state, batch) -> (state, metrics)``, not yet jitted (the run layer compiles
+        it for its mesh, `jaxgan.mesh`), and how many examples of the epoch's data one step
+        consumes.
+      batches: ``(cfg, nets, data, examples_per_step, start_step, shard) -> iterator`` of
+        host batches; ``shard = (index, count)`` says which rows of every global batch to
+        read (`jaxgan.data.Dataset.batches`; ``(0, 1)``: all of them).
       steps_per_epoch: ``(cfg, data, examples_per_step) -> int``.
       start: ``(cfg, nets, data, out, progress) -> on_epoch``: writes the method's own files
         of the run folder and returns the hook called after every epoch (figures and
@@ -77,7 +80,7 @@ class Method:
     describe: Callable[[Any, Any], dict]
     init: Callable[[Any, dict, Any], tuple[Any, Any]]
     make_step: Callable[[Any, Any], tuple[Callable, int]]
-    batches: Callable[[Any, Any, Any, int, int], Iterator[dict]]
+    batches: Callable[[Any, Any, Any, int, int, tuple[int, int]], Iterator[dict]]
     steps_per_epoch: Callable[[Any, Any, int], int]
     start: Callable[..., Hook]
     sample: Callable[..., Samples]

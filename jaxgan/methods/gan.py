@@ -120,12 +120,13 @@ def _start(cfg: TrainConfig, nets: Networks, data: Dataset, out: Path, progress:
 
 
 def _make_step(cfg: TrainConfig, nets: Networks):
-    step, n_critic = make_step(cfg, nets)
+    step, n_critic = make_step(cfg, nets, jit=False)
     return step, cfg.batch_size * n_critic  # each of the n_critic D updates takes a batch
 
 
-def _batches(cfg: TrainConfig, nets: Networks, data: Dataset, per_step: int, start: int):
-    batches = data.batches(per_step, seed=cfg.seed, start_step=start)
+def _batches(cfg: TrainConfig, nets: Networks, data: Dataset, per_step: int, start: int,
+             shard: tuple[int, int]):
+    batches = data.batches(per_step, seed=cfg.seed, start_step=start, shard=shard)
     return _checked_labels(batches, nets) if nets.conditional else batches
 
 

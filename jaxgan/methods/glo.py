@@ -398,9 +398,9 @@ METHOD = Method(
     load_data=_load_data,
     describe=_describe,
     init=_init,
-    make_step=lambda cfg, nets: (make_train_step(cfg, nets), cfg.batch_size),
-    batches=lambda cfg, nets, data, per_step, start: data.dataset.batches(
-        per_step, seed=cfg.seed, start_step=start),
+    make_step=lambda cfg, nets: (make_train_step(cfg, nets, jit=False), cfg.batch_size),
+    batches=lambda cfg, nets, data, per_step, start, shard: data.dataset.batches(
+        per_step, seed=cfg.seed, start_step=start, shard=shard),
     steps_per_epoch=lambda cfg, data, per_step: data.dataset.steps_per_epoch(per_step),
     start=_start,
     sample=_sample,
