@@ -29,8 +29,8 @@ class TrainOptions:
       out: output folder (default: runs/<dataset>-<objective or method>).
       resume: continue the run in --out from its latest checkpoint.
       progress: show a progress bar.
-      devices: devices to split each batch over (data parallel; default: all local
-        devices). The batch size must be a multiple of it; the results do not depend on it.
+      devices: devices to split each batch over (data parallel; default: all devices, or
+        as many as the batch size is a multiple of). The results do not depend on it.
       distributed: join a multi-process run (jax.distributed.initialize); also when
         $JAX_COORDINATOR_ADDRESS is set. See the README's "Several devices and hosts".
     """

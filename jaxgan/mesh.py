@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any, Callable
 
 import jax
@@ -178,6 +179,23 @@ def placement(devices: int | None = None, axis: str = DATA) -> Placement:
     mesh = jax.make_mesh((n,), (axis,), axis_types=(AxisType.Auto,),
                          devices=jax.devices()[:n])
     return Placement(mesh, axis)
+
+
+def data_placement(batch: int, devices: int | None = None) -> Placement:
+    """A ``DATA`` mesh for a global batch of ``batch`` rows: over ``devices`` (an error if
+    they cannot share it evenly), or by default over all devices, or, when the batch does
+    not split over all of them on one host, the most that it does split over (with a
+    warning saying how to use them all)."""
+    if devices is None and jax.process_count() == 1:
+        have = jax.device_count()
+        devices = max(d for d in range(1, have + 1) if batch % d == 0)
+        if devices < have:
+            warnings.warn(f"a batch of {batch} does not split evenly over {have} devices: "
+                          f"training on {devices}; choose a batch size that is a multiple "
+                          f"of {have} to use them all", stacklevel=2)
+    place = placement(devices, DATA)
+    place.check_batch(batch, "--batch-size")
+    return place
 
 
 def seed_placement(seeds: int, devices: int | None = None) -> Placement:

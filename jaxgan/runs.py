@@ -67,16 +67,16 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
 
     ``data`` is what the method's ``load_data`` returns, for callers that train several runs
     on the same data. ``devices``: how many devices the step is split over (data parallel,
-    `jaxgan.mesh`; default all); the result does not depend on it, up to float rounding, and
-    a run may resume on another number than it was saved on. In a multi-process run
+    `jaxgan.mesh.data_placement`; default: all that the batch splits over evenly); the
+    result does not depend on it, up to float rounding, and a run may resume on another
+    number than it was saved on. In a multi-process run
     (`jaxgan.mesh.initialize`) every process calls this; process 0 writes the run's files.
     Returns the finished `Run`.
     """
     method = methods.for_config(cfg)
     out = Path(out)
     check_run_folder(out, cfg, resume=resume)
-    place = mesh.placement(devices)
-    place.check_batch(cfg.batch_size, "--batch-size")
+    place = mesh.data_placement(cfg.batch_size, devices)
     mesh.barrier("jaxgan: run folder checked")  # before any process writes to it
     data = method.load_data(cfg) if data is None else data
     described = method.describe(cfg, data)
