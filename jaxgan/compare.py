@@ -4,7 +4,8 @@ budget for every objective, several seeds each, reported as mean +- standard err
 The seeds of one objective train together: the train step is ``jax.vmap``-ed over a leading
 seed axis of the state, so S runs are one compiled program and one dispatch per step. Except
 for convolutional networks on a CPU (`seeds_vmapped`): there, S seeds step one after the
-other through one compiled single-seed step. Seed
+other through one compiled single-seed step. On several devices the seed axis is split over a
+``seed`` mesh axis (`jaxgan.mesh.seed_placement`), each device training its own seeds. Seed
 ``s`` of every objective starts from the same initial networks (the config seed is the only
 thing that differs between seeds; the objective is what differs between rows).
 
