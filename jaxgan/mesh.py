@@ -1,7 +1,7 @@
 """Where a step runs: a device mesh, the state placed on it, each batch split across it.
 
 One code path for one device and many (the JAX Training Cookbook's and big_vision's data
-parallelism): a 1-D mesh from `jax.make_mesh`, and one `jax.jit` step with explicit input
+parallelism): a 1-D device mesh, and one `jax.jit` step with explicit input
 and output shardings and the state donated. XLA's SPMD partitioner does the rest: under jit
 a mean over the batch is a mean over the global batch, so batch-norm statistics, minibatch
 discrimination and the losses see every device's rows (the compiler inserts the
@@ -32,7 +32,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import AxisType, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 DATA = "data"
 SEED = "seed"
@@ -146,6 +146,14 @@ class Placement:
         return jax.tree.map(
             lambda x: jax.make_array_from_process_local_data(self.split, np.asarray(x)), local)
 
+    def local(self, tree: Any) -> Any:
+        """A replicated ``tree`` as arrays on this process's first device (its copy there, no
+        transfer): what figures and evaluations draw from, on one device, instead of every
+        device of the mesh computing the same samples."""
+        if self.axis != DATA:
+            raise ValueError("local() is for a replicated state; a seed stack is split")
+        return jax.tree.map(lambda x: x.addressable_data(0), tree)
+
     def jit(self, step: Callable[[Any, Any], tuple[Any, Any]]) -> Callable:
         """``step(state, batch) -> (state, metrics)`` compiled for this mesh: the state in and
         out with its sharding (donated, so its buffers are reused), the batch split, the
@@ -173,12 +181,13 @@ def placement(devices: int | None = None, axis: str = DATA) -> Placement:
     """A 1-D mesh over the first ``devices`` devices (default: all) along ``axis``.
 
     The mesh axis is `AxisType.Auto`: the compiler propagates shardings through the step
-    (the networks know nothing of devices).
+    (the networks know nothing of devices). The devices are in process order (not the
+    physical order `jax.make_mesh` may choose on a TPU pod), so each process's devices hold
+    one contiguous block of rows: the rows `process_shard` says it reads.
     """
     n = available(devices)
-    mesh = jax.make_mesh((n,), (axis,), axis_types=(AxisType.Auto,),
-                         devices=jax.devices()[:n])
-    return Placement(mesh, axis)
+    ordered = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))[:n]
+    return Placement(Mesh(np.array(ordered), (axis,), axis_types=(AxisType.Auto,)), axis)
 
 
 def data_placement(batch: int, devices: int | None = None) -> Placement:

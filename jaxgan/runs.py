@@ -87,9 +87,9 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
     ckpt = Checkpointer(out / "checkpoints")
     if resume:
         state, _ = ckpt.restore(state)
-    # Only process 0 writes the run folder; the others draw their figures and logs into a
-    # scratch folder (they must still compute them: sampling a sharded state is a step
-    # every process takes part in).
+    # Only process 0 writes the run folder, and draws the figures and evaluations; the other
+    # processes write their own files (metrics.jsonl, what a method's start writes) into a
+    # scratch folder.
     with contextlib.ExitStack() as scratch:
         files = out if mesh.is_primary() else Path(
             scratch.enter_context(tempfile.TemporaryDirectory(prefix="jaxgan-process-")))
@@ -101,13 +101,18 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
         step_fn, per_step = method.make_step(cfg, nets)
         steps_per_epoch = method.steps_per_epoch(cfg, data, per_step)
         total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
-        on_epoch = method.start(cfg, nets, data, files, progress)
+        hook = method.start(cfg, nets, data, files, progress)
+
+        def on_epoch(state, epoch):
+            # From this process's copy of the replicated state, on one device.
+            return hook(place.local(state), epoch)
+
         batches = method.batches(cfg, nets, data, per_step, int(state.step),
                                  mesh.process_shard())
         state = loop.run(
             state, place.jit(step_fn), batches, total_steps=total,
             steps_per_epoch=steps_per_epoch, out_dir=files, checkpointer=ckpt,
-            on_epoch=on_epoch, log_every=cfg.log_every,
+            on_epoch=on_epoch if mesh.is_primary() else None, log_every=cfg.log_every,
             meta={"config": json.loads(cfg.to_json())}, desc=method.title(cfg),
             progress=progress, put=place.put_batch,
         )

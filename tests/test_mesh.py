@@ -93,7 +93,7 @@ def test_this_process_continues_a_run_the_8_device_process_saved(eight):
 
 
 def test_clear_errors_for_devices_and_batch_sizes(eight):
-    errors = _read(eight, "errors.json")
+    errors = _read(eight, "placement.json")
     assert errors["batch_12"] == ("--batch-size of 12 examples cannot be split evenly over 8 "
                                   "devices: choose a multiple of 8, or --devices a divisor of 12")
     assert "this run has 8 device(s)" in errors["devices_9"]
@@ -101,6 +101,8 @@ def test_clear_errors_for_devices_and_batch_sizes(eight):
     assert errors["default_for_batch_100"] == [5, [
         "a batch of 100 does not split evenly over 8 devices: training on 5; choose a batch "
         "size that is a multiple of 8 to use them all"]]
+    # Figures draw from one device's copy of the replicated state.
+    assert errors["local_copy"] == [1, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]]
     with pytest.raises(ValueError, match=r"this run has 1 device\(s\) \(cpu\); choose 1 to 1"):
         mesh.placement(2)
     with pytest.raises(ValueError, match="choose 1 to 1"):
