@@ -14,6 +14,16 @@ import jax
 import orbax.checkpoint as ocp
 
 
+def saved_steps(directory: str | Path) -> list[int]:
+    """The steps with a complete checkpoint under ``directory``, without opening a manager
+    (which would create the folder). Orbax writes a checkpoint under a temporary name and
+    renames it to its step when it is complete, so a step-named folder is a whole one."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
+
+
 class Checkpointer:
     """Saves and restores a state pytree plus a JSON dict under ``directory``."""
 

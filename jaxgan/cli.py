@@ -16,7 +16,7 @@ from typing import Annotated
 
 import tyro
 
-from jaxgan import bench, compare, configs, evaluate, flags, mesh, methods, runs
+from jaxgan import bench, compare, configs, evaluate, flags, loop, mesh, methods, runs
 from jaxgan.data import DatasetError
 from jaxgan.objectives import OBJECTIVES
 
@@ -290,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
         return COMMANDS[argv[0]](argv[1:]) or 0
+    except loop.Interrupted as e:
+        # 128 + the signal, as a shell reports a process the signal ended: a cluster's
+        # scheduler sees a preempted job, not a finished one.
+        print(f"jaxgan {argv[0]}: {e}", file=sys.stderr)
+        return 128 + e.signum
     except (DatasetError, ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"jaxgan {argv[0]}: error: {e}", file=sys.stderr)
         return 2

@@ -13,6 +13,8 @@ from __future__ import annotations
 import collections
 import json
 import math
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,6 +28,47 @@ from jaxgan.checkpoint import Checkpointer
 
 class NonFiniteError(FloatingPointError):
     """A metric became NaN or infinite: training diverged."""
+
+
+class Interrupted(Exception):
+    """The run stopped early on request (SIGTERM, a first Ctrl-C), after saving a checkpoint
+    of the step it reached (``step``); ``signum`` is the signal that asked."""
+
+    def __init__(self, step: int, signum: int, saved: bool):
+        self.step, self.signum, self.saved = step, signum, saved
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"stopped by {name} after step {step}"
+            + ("; checkpoint saved: continue with --resume" if saved else ""))
+
+
+class StopRequest:
+    """While active, SIGTERM (how clusters preempt) and a first Ctrl-C only ask the loop to
+    stop at the next step boundary (``requested`` holds the signal); a second Ctrl-C stops at
+    once (KeyboardInterrupt). Handlers can only be set in the main thread; elsewhere this
+    does nothing."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.requested: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        self.requested = signum
+        # A second Ctrl-C is not a request: Python's own handler raises KeyboardInterrupt.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
 
 
 def summarise(window: list[dict], step: int, elapsed: float) -> dict:
@@ -109,6 +152,12 @@ def run(
 
     Returns:
       The final state.
+
+    Raises:
+      Interrupted: SIGTERM or a first Ctrl-C arrived: the step in flight finished, its
+        metrics were written and a checkpoint of it saved (a second Ctrl-C raises
+        KeyboardInterrupt at once, saving nothing).
+      NonFiniteError: a metric became NaN or infinite.
     """
     start = int(state.step) if start is None else start
     window: list[dict] = []
@@ -144,27 +193,40 @@ def run(
             return False
         return not skip_late_boundary or total_steps - done >= steps_per_epoch / 2
 
+    def save(done: int):
+        if checkpointer is not None:
+            saved = state if export is None else export(state)
+            info = meta(done) if callable(meta) else {**(meta or {}), "step": done}
+            checkpointer.save(done, saved, info)
+
     feed = staged(batches, put=put)
+    stop = StopRequest()
     try:
-        for step in range(start, total_steps):
-            state, metrics = train_step(state, next(feed))
-            window.append(metrics)
-            bar.update(1)
-            if len(window) > log_every:
-                flush(log_every, step)
-            done = step + 1
-            if boundary(done):
-                if window:
-                    flush(len(window), done)
-                if on_epoch is not None:
-                    epoch = math.ceil(done / steps_per_epoch)
-                    extra = on_epoch(state, epoch)
-                    if extra:
-                        write({"step": done, "epoch": epoch, **extra})
-                if checkpointer is not None:
-                    saved = state if export is None else export(state)
-                    info = meta(done) if callable(meta) else {**(meta or {}), "step": done}
-                    checkpointer.save(done, saved, info)
+        with stop:
+            for step in range(start, total_steps):
+                state, metrics = train_step(state, next(feed))
+                window.append(metrics)
+                bar.update(1)
+                if len(window) > log_every:
+                    flush(log_every, step)
+                done = step + 1
+                if boundary(done):
+                    if window:
+                        flush(len(window), done)
+                    if on_epoch is not None:
+                        epoch = math.ceil(done / steps_per_epoch)
+                        extra = on_epoch(state, epoch)
+                        if extra:
+                            write({"step": done, "epoch": epoch, **extra})
+                    save(done)
+                elif stop.requested is not None:
+                    if window:
+                        flush(len(window), done)
+                    save(done)
+                if stop.requested is not None and done < total_steps:
+                    if checkpointer is not None:
+                        checkpointer.wait()  # the save is complete before the process ends
+                    raise Interrupted(done, stop.requested, checkpointer is not None)
     finally:
         if log is not None:
             log.close()

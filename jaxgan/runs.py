@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxgan import configs, loop, mesh, methods, plots
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.methods.base import Run
 
 # Settings a resumed run may change: only how long it runs.
@@ -43,21 +43,34 @@ def run_directory(path: str | Path) -> Path:
 
 def check_run_folder(out: Path, cfg, *, resume: bool) -> None:
     """Refuses, before any data is loaded, to mix two runs up in ``out``: without ``resume``
-    a folder that already holds a run; with it, a config that differs from the saved one in
-    anything but the run's length (the differing settings are named)."""
+    a folder that already holds a run (a checkpoint); with it, a folder without one, or a
+    config that differs from the saved one in anything but the run's length (the differing
+    settings are named).
+
+    A run that stopped before its first checkpoint (a bad flag, a crash, Ctrl-C) left no
+    run: the same command starts it over, its partial metrics.jsonl dropped.
+    """
+    saved = saved_steps(out / "checkpoints")
     if resume:
         if not (out / "config.json").exists():
             raise FileNotFoundError(f"--resume: {out} holds no run to continue (no config.json)")
-        saved = configs.load_config(out / "config.json")
+        if not saved:
+            raise FileNotFoundError(
+                f"--resume: {out} has no checkpoint yet (its run stopped before the first "
+                "one was saved); run the same command without --resume to start it over")
+        saved_cfg = configs.load_config(out / "config.json")
         diff = configs.differences(
-            {"config": type(saved).__name__, **configs.flat_dict(saved)},
+            {"config": type(saved_cfg).__name__, **configs.flat_dict(saved_cfg)},
             {"config": type(cfg).__name__, **configs.flat_dict(cfg)})
         if set(diff) - RESUMABLE:
             raise ValueError(f"--resume with a config that differs from {out / 'config.json'} "
                              f"in {diff}; only --epochs / --steps may change on resume")
-    elif (out / "checkpoints").exists():
+    elif saved:
         raise FileExistsError(
-            f"{out} already holds a run; pass --resume to continue it or choose another --out")
+            f"{out} already holds a run (checkpoint at step {saved[-1]}); pass --resume to "
+            "continue it or choose another --out")
+    elif mesh.is_primary() and (out / "metrics.jsonl").exists():
+        (out / "metrics.jsonl").unlink()  # the records of a start that saved nothing
 
 
 def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, data=None,
@@ -91,6 +104,7 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
     # processes write their own files (metrics.jsonl, what a method's start writes) into a
     # scratch folder.
     with contextlib.ExitStack() as scratch:
+        scratch.callback(ckpt.close)  # also when the run stops early (`loop.Interrupted`)
         files = out if mesh.is_primary() else Path(
             scratch.enter_context(tempfile.TemporaryDirectory(prefix="jaxgan-process-")))
         files.mkdir(parents=True, exist_ok=True)
@@ -116,7 +130,6 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
             meta={"config": json.loads(cfg.to_json())}, desc=method.title(cfg),
             progress=progress, put=place.put_batch,
         )
-    ckpt.close()
     return Run(cfg, nets, state, out, described)
 
 

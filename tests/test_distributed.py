@@ -1,5 +1,6 @@
 """Two processes on this machine join one run through `jax.distributed` (CPU collectives over
-gloo), as two hosts would: the README's command, and the state one process reaches."""
+gloo), as two hosts would: the README's command, the state one process reaches, and their
+checkpoint continued by one process."""
 
 from __future__ import annotations
 
@@ -48,17 +49,27 @@ def test_two_processes_train_ring8_to_the_state_of_one(tmp_path):
                      tmp_path / "one", progress=False)
     two = runs.load_run(out)
     assert int(two.state.step) == STEPS
-    lr = max(one.cfg.g_lr, one.cfg.d_lr)
-    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(one.state),
-                            jax.tree.leaves(two.state)):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        # float32 rounding of a mean split over two processes; Adam may step a noise-level
-        # gradient component the other way (2 lr).
-        close = np.isclose(a, b, rtol=1e-4, atol=1e-6) | (np.abs(a - b) <= 2.001 * lr)
-        assert close.all(), (jax.tree_util.keystr(path), np.max(np.abs(a - b)))
+    assert_close(one.state, two.state, lr=max(one.cfg.g_lr, one.cfg.d_lr))
     one_records = [json.loads(line)
                    for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
     for r1, r2 in zip(one_records, records):
         for k in ("d_loss", "g_loss"):
             if k in r1:
                 np.testing.assert_allclose(r2[k], r1[k], rtol=1e-4)
+
+    # The two processes' checkpoint, continued by one process, follows the one-process run.
+    longer = configs.MixtureConfig(steps=STEPS + 6, log_every=LOG_EVERY)
+    one = runs.train(longer, tmp_path / "one", resume=True, progress=False)
+    two = runs.train(longer, out, resume=True, progress=False)
+    assert int(two.state.step) == STEPS + 6
+    assert_close(one.state, two.state, lr=max(one.cfg.g_lr, one.cfg.d_lr))
+
+
+def assert_close(a_state, b_state, *, lr: float) -> None:
+    """Every leaf equal to float32 rounding of a mean split over two processes, or within
+    the 2 lr by which Adam may step a noise-level gradient component the other way."""
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(a_state),
+                            jax.tree.leaves(b_state)):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        close = np.isclose(a, b, rtol=1e-4, atol=1e-6) | (np.abs(a - b) <= 2.001 * lr)
+        assert close.all(), (jax.tree_util.keystr(path), np.max(np.abs(a - b)))

@@ -2,6 +2,8 @@
 epoch boundaries, and the non-finite stop, for any state and step."""
 
 import json
+import os
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -100,3 +102,35 @@ def test_staged_batches_arrive_in_order_on_the_device_ahead_of_their_step():
     got = [first, *feed]
     assert [int(b["x"][0]) for b in got] == [0, 1, 2, 3, 4]
     assert all(isinstance(b["x"], jax.Array) for b in got)
+
+
+def test_a_first_ctrl_c_asks_to_stop_and_a_second_stops_at_once():
+    before = {sig: signal.getsignal(sig) for sig in loop.StopRequest.SIGNALS}
+    with loop.StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.requested == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert {sig: signal.getsignal(sig) for sig in loop.StopRequest.SIGNALS} == before
+
+
+def test_sigterm_stops_the_loop_at_the_step_it_reached_with_a_checkpoint():
+    saved = []
+
+    class Recorder:
+        def save(self, step, state, meta):
+            saved.append((step, int(state.step)))
+
+        def wait(self):
+            pass
+
+    def step(state, batch):
+        if int(state.step) == 5:  # SIGTERM arrives during step 6
+            os.kill(os.getpid(), signal.SIGTERM)
+        return toy_step(state, batch)
+
+    with pytest.raises(loop.Interrupted, match="stopped by SIGTERM after step 6; checkpoint "
+                       "saved: continue with --resume") as stopped:
+        loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), step, batches(),
+                 total_steps=100, steps_per_epoch=50, checkpointer=Recorder(), progress=False)
+    assert stopped.value.step == 6 and saved == [(6, 6)]

@@ -3,12 +3,16 @@ up, and sampling / evaluating a run of any method."""
 
 import dataclasses
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import chex
 import numpy as np
 import pytest
 
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.configs import MixtureConfig, load_config
 from jaxgan.runs import load_run, train
 
@@ -63,3 +67,51 @@ def test_refuses_to_overwrite_or_resume_with_another_config(full_run, tmp_path):
         train(TINY, out, progress=False)
     with pytest.raises(ValueError, match="d_lr"):
         train(dataclasses.replace(TINY, d_lr=0.5), out, resume=True, progress=False)
+
+
+def test_a_start_that_saved_nothing_does_not_block_its_folder(tmp_path):
+    """A run that fails before its first checkpoint (here a typo in --z-dist, found when the
+    step is traced, after the folder was made) leaves no run: --resume says so, and the
+    corrected command starts afresh, without the failed start's records."""
+    with pytest.raises(ValueError, match="gauss"):
+        train(dataclasses.replace(TINY, z_dist="gauss"), tmp_path, progress=False)
+    assert (tmp_path / "checkpoints").exists()
+    (tmp_path / "metrics.jsonl").write_text('{"step": 4, "d_loss": 1.0}\n')  # as if it had run
+    with pytest.raises(FileNotFoundError, match="no checkpoint yet .* without --resume"):
+        train(TINY, tmp_path, resume=True, progress=False)
+    assert int(train(TINY, tmp_path, progress=False).state.step) == 12
+    records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "d_loss" in r] == [4, 8, 12]
+
+
+def test_sigterm_saves_the_step_it_reached_and_the_resumed_run_is_the_uninterrupted_one(
+        tmp_path):
+    """How a cluster preempts: SIGTERM mid-run. The run finishes its step, writes its metrics
+    and a checkpoint, and exits with 128 + 15; resumed, it ends on the bits of a run that was
+    never stopped."""
+    flags = ["--dataset", "ring8", "--objective", "nsgan", "--hidden", "16", "--z-dim", "4",
+             "--batch-size", "32", "--log-every", "10", "--num-samples", "100"]
+    steps = 2000
+    out = tmp_path / "preempted"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxgan.cli", "train", *flags, "--steps", str(steps),
+         "--out", str(out), "--no-progress"], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and metrics.stat().st_size) and proc.poll() is None:
+        assert time.monotonic() < deadline, "the run never logged"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    log = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, log
+    (stopped,) = saved_steps(out / "checkpoints")
+    assert 0 < stopped < steps, stopped
+    assert f"stopped by SIGTERM after step {stopped}; checkpoint saved" in log
+    records = [json.loads(l) for l in metrics.read_text().splitlines()]
+    assert records[-1]["step"] == stopped  # the last partial window was written too
+
+    cfg = dataclasses.replace(TINY, steps=steps, log_every=10)
+    resumed = train(cfg, out, resume=True, progress=False).state
+    straight = train(cfg, tmp_path / "straight", progress=False).state
+    chex.assert_trees_all_equal(resumed, straight)
