@@ -127,11 +127,31 @@ def format_table(result: dict) -> str:
 
 def evaluate_samples(path: str | Path, dataset: str, *, data_dir: str | None = None, seed: int = 0,
                      progress: bool = True) -> dict:
-    """Scores an ``.npz`` of samples from anywhere (key ``x``; ``y`` for conditional ones)."""
+    """Scores an ``.npz`` of samples from anywhere (key ``x``; ``y`` for conditional ones).
+
+    Raises ValueError, saying what to fix, for anything but an ``.npz`` whose ``x`` holds
+    finite numbers of the right shape: ``(N, 2)`` points for a mixture, ``(N, H, W, C)``
+    images in [-1, 1] otherwise.
+    """
+    save_as = "save samples with np.savez(path, x=samples)"
+    if Path(path).suffix.lower() != ".npz":
+        raise ValueError(f"{path}: expected an .npz file ({save_as})")
     with np.load(path) as f:
         if "x" not in f:
-            raise ValueError(f"{path} has no array 'x' (found: {', '.join(f.files)})")
-        x, y = f["x"].astype(np.float32), (f["y"] if "y" in f else None)
+            raise ValueError(f"{path} has no array 'x' (found: {', '.join(f.files)}); {save_as}")
+        x, y = f["x"], (f["y"] if "y" in f else None)
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise ValueError(f"{path}: x must hold numbers, found dtype {x.dtype}")
+    x = x.astype(np.float32)
+    if not len(x):
+        raise ValueError(f"{path}: x holds no samples (shape {x.shape})")
+    want = "(N, 2) points" if dataset in MIXTURES else "(N, height, width, channels) images"
+    if (dataset in MIXTURES and (x.ndim != 2 or x.shape[1] != 2)) or (
+            dataset not in MIXTURES and x.ndim != 4):
+        raise ValueError(f"{path}: x has shape {x.shape}; {dataset} samples are {want}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{path}: x holds {int((~np.isfinite(x)).sum())} NaN or infinite "
+                         "values")
     if dataset in MIXTURES:
         return {"samples": score_mixture(x, dataset), "n": len(x)}
     if x.min() < -1.001 or x.max() > 1.001:

@@ -163,7 +163,10 @@ def sample(run: Run | str | Path, *, n: int, out: str | Path, seed: int = 0,
     method = methods.for_config(run.cfg)
     if label is not None and not method.conditional(run):
         raise ValueError(f"--label is for conditional runs; this {method.name} run has no classes")
-    if interpolate:
+    if interpolate is not None:
+        if interpolate < 1 or points < 2:
+            raise ValueError(f"--interpolate needs at least 1 strip of at least 2 --points, "
+                             f"got {interpolate} strips of {points}")
         drawn = method.interpolate(run, interpolate, points, seed, label)
     else:
         drawn = method.sample(run, n, seed, label)

@@ -90,6 +90,15 @@ def test_interpolation_needs_images(ring_run, tmp_path, capsys):
     assert "2-D points" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags", [["--interpolate", "0"], ["--interpolate", "2", "--points", "1"]])
+def test_an_empty_interpolation_is_refused_not_ignored(ring_run, tmp_path, capsys, flags):
+    out = tmp_path / "i.png"
+    assert cli.main(["sample", "--checkpoint", str(ring_run), *flags, "--out", str(out)]) == 2
+    assert "--interpolate needs at least 1 strip of at least 2 --points" in (
+        capsys.readouterr().err)
+    assert not out.exists()
+
+
 def test_resume_continues_with_the_saved_settings(ring_run):
     assert cli.main(["train", "--resume", "--out", str(ring_run), "--steps", "15", "--no-progress"]) == 0
     lines = (ring_run / "metrics.jsonl").read_text().splitlines()

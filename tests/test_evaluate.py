@@ -2,6 +2,7 @@
 
 import functools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -44,6 +45,23 @@ def test_samples_need_a_dataset_and_an_x_array(tmp_path, capsys):
         cli.main(["eval", "--samples", str(tmp_path / "s.npz")])
     assert cli.main(["eval", "--samples", str(tmp_path / "s.npz"), "--dataset", "ring8"]) == 2
     assert "no array 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, x, dataset, message", [
+    ("empty.npz", np.zeros((0, 2)), "ring8", "x holds no samples"),
+    ("nan.npz", np.array([[0.0, np.nan], [1.0, 0.0]]), "ring8", "1 NaN or infinite"),
+    ("images.npz", np.zeros((4, 28, 28, 1)), "ring8", r"ring8 samples are \(N, 2\) points"),
+    ("points.npz", np.zeros((4, 2)), "mnist", r"mnist samples are \(N, height, width"),
+    ("words.npz", np.array(["a", "b"]), "ring8", "x must hold numbers"),
+    ("bytes.npz", np.full((4, 28, 28, 1), 255, np.uint8), "mnist", "scaled to \\[-1, 1\\]"),
+    ("x.npy", np.zeros((4, 2)), "ring8", "expected an .npz file"),
+])
+def test_bad_sample_files_are_refused_with_what_to_fix(tmp_path, capsys, name, x, dataset,
+                                                       message):
+    path = tmp_path / name
+    np.save(path, x) if name.endswith(".npy") else np.savez(path, x=x)
+    assert cli.main(["eval", "--samples", str(path), "--dataset", dataset]) == 2
+    assert re.search(message, capsys.readouterr().err)
 
 
 def test_image_samples_are_scored_beside_the_anchors(mnist_dir, tmp_path, monkeypatch):
