@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -290,15 +291,35 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:
         return COMMANDS[argv[0]](argv[1:]) or 0
-    except loop.Interrupted as e:
-        # 128 + the signal, as a shell reports a process the signal ended: a cluster's
-        # scheduler sees a preempted job, not a finished one.
-        print(f"jaxgan {argv[0]}: {e}", file=sys.stderr)
-        return 128 + e.signum
-    except (DatasetError, ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"jaxgan {argv[0]}: error: {e}", file=sys.stderr)
-        return 2
+    except BaseException as e:  # noqa: BLE001 - every failure gets its message and code
+        code, message = failure(e)
+        if code is None:
+            raise
+        print(f"jaxgan {argv[0]}: {message}", file=sys.stderr)
+        return code
 
+
+# What each kind of failure tells the user, and the exit code: 2 for what the user can fix
+# in the command or its inputs (as argparse's usage errors), 3 for a run that diverged,
+# 1 for the machine (disk full, no permission), 128 + N for a run stopped by signal N (as
+# a shell reports it). Anything else is a bug: its traceback is shown (code None).
+EXIT_CODES = {"input": 2, "diverged": 3, "system": 1}
+
+
+def failure(e: BaseException) -> tuple[int | None, str]:
+    """The exit code and message of a failure (``(None, "")``: re-raise, a bug)."""
+    if isinstance(e, loop.Interrupted):
+        return 128 + e.signum, str(e)
+    if isinstance(e, KeyboardInterrupt):  # a second Ctrl-C: nothing was saved after it
+        return 128 + signal.SIGINT, "interrupted (nothing saved since the last checkpoint)"
+    if isinstance(e, loop.NonFiniteError):
+        return EXIT_CODES["diverged"], f"error: {e}"
+    if isinstance(e, (DatasetError, ValueError, FileNotFoundError, FileExistsError)):
+        return EXIT_CODES["input"], f"error: {e}"
+    if isinstance(e, OSError):  # a full disk, a read-only or missing folder
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        return EXIT_CODES["system"], f"error: {e.strerror or e}{where}"
+    return None, ""
 
 if __name__ == "__main__":
     sys.exit(main())

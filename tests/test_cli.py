@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxgan import cli, configs
+from jaxgan import cli, configs, loop
 from jaxgan.configs import TrainConfig
 
 TINY = ["--hidden", "16", "--z-dim", "4", "--batch-size", "32", "--log-every", "5",
@@ -141,3 +141,36 @@ def test_train_sample_and_eval_glo_and_ssl_from_the_cli(config, flags, mnist_dir
     assert result["step"] == 2 and np.isfinite(result["samples"]["fid"])
     if config == "ssl_mnist":  # the K+1 GAN's own measure: D's test error
         assert 0 <= result["test_error"] <= 1 and "test error of D" in printed
+
+
+@pytest.mark.parametrize("error, code, message", [
+    (ValueError("bad batch"), 2, "jaxgan train: error: bad batch"),
+    (FileExistsError("holds a run"), 2, "jaxgan train: error: holds a run"),
+    (OSError(28, "No space left on device", "runs/x/metrics.jsonl"), 1,
+     "jaxgan train: error: No space left on device (runs/x/metrics.jsonl)"),
+    (PermissionError(13, "Permission denied", "runs/x"), 1,
+     "jaxgan train: error: Permission denied (runs/x)"),
+    (KeyboardInterrupt(), 130, "jaxgan train: interrupted (nothing saved since the last "
+     "checkpoint)"),
+])
+def test_each_failure_is_a_message_and_an_exit_code(monkeypatch, capsys, error, code, message):
+    def fail(argv):
+        raise error
+
+    monkeypatch.setitem(cli.COMMANDS, "train", fail)
+    assert cli.main(["train"]) == code
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_a_diverged_run_exits_3_and_a_bug_shows_its_traceback(monkeypatch, capsys):
+    monkeypatch.setitem(cli.COMMANDS, "train", lambda argv: loop.summarise(
+        [{"d_loss": float("nan")}], 7, 0.0))
+    assert cli.main(["train"]) == 3
+    assert "non-finite d_loss by step 7" in capsys.readouterr().err
+
+    def bug(argv):
+        raise TypeError("a bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "train", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        cli.main(["train"])
