@@ -197,7 +197,7 @@ def data_placement(batch: int, devices: int | None = None) -> Placement:
     warning saying how to use them all)."""
     if devices is None and jax.process_count() == 1:
         have = jax.device_count()
-        devices = max(d for d in range(1, have + 1) if batch % d == 0)
+        devices = _most_that_divide(batch, have)
         if devices < have:
             warnings.warn(f"a batch of {batch} does not split evenly over {have} devices: "
                           f"training on {devices}; choose a batch size that is a multiple "
@@ -212,4 +212,9 @@ def seed_placement(seeds: int, devices: int | None = None) -> Placement:
     ``devices``, default all) that divide ``seeds`` evenly, so each device trains the same
     number of seeds (10 seeds on 8 devices: 5 devices, 2 seeds each)."""
     n = available(devices)
-    return placement(max(d for d in range(1, n + 1) if seeds % d == 0), SEED)
+    return placement(_most_that_divide(seeds, n), SEED)
+
+
+def _most_that_divide(count: int, devices: int) -> int:
+    """The largest number of devices, at most ``devices``, that ``count`` splits over evenly."""
+    return max(d for d in range(1, devices + 1) if count % d == 0)
