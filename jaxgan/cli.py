@@ -13,11 +13,11 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
-from jaxgan import bench, compare, configs, evaluate, flags, loop, mesh, methods, runs
+from jaxgan import bench, compare, configs, evaluate, flags, health, loop, mesh, methods, runs
 from jaxgan.data import DatasetError
 from jaxgan.objectives import OBJECTIVES
 
@@ -34,6 +34,15 @@ class TrainOptions:
         as many as the batch size is a multiple of). The results do not depend on it.
       distributed: join a multi-process run (jax.distributed.initialize); also when
         $JAX_COORDINATOR_ADDRESS is set. See the README's "Several devices and hosts".
+      checkpoint_every: also save a checkpoint every this many steps (default: at each
+        epoch's end and at the end only); a killed run loses at most this many steps.
+      keep_checkpoints: how many of the latest checkpoints to keep.
+      on_nonfinite: when a loss, gradient or parameter becomes NaN or infinite: raise (stop,
+        naming the step, the network and the quantity; the last checkpoint is kept as it
+        was) or skip (undo that step and go on; skips are counted in metrics.jsonl).
+      max_skips: with --on-nonfinite skip, stop after this many steps in a row were undone.
+      halt_on_collapse: stop (exit 3) when D wins outright or G's samples collapse, instead
+        of warning.
     """
 
     out: str | None = None
@@ -41,6 +50,11 @@ class TrainOptions:
     progress: bool = True
     devices: int | None = None
     distributed: bool = False
+    checkpoint_every: int | None = None
+    keep_checkpoints: int = 2
+    on_nonfinite: Literal["raise", "skip"] = "raise"
+    max_skips: int = 10
+    halt_on_collapse: bool = False
 
 
 CONFIG_HELP = (
@@ -70,7 +84,14 @@ def run_config(defaults, argv: list[str], *, prog: str = "jaxgan train",
     if mesh.is_primary():
         print(f"jaxgan: training {methods.for_config(cfg).title(cfg)} -> {out}",
               file=sys.stderr)
-    runs.train(cfg, out, resume=opts.resume, progress=opts.progress, devices=opts.devices)
+    if ("--epochs" in argv or any(a.startswith("--epochs=") for a in argv)) and not (
+            "--steps" in argv or any(a.startswith("--steps=") for a in argv)):
+        # An explicit --epochs wins over a default --steps (a mixture's config has one).
+        cfg = configs.replace(cfg, steps=None)
+    runs.train(cfg, out, resume=opts.resume, progress=opts.progress, devices=opts.devices,
+               checkpoint_every=opts.checkpoint_every, keep_checkpoints=opts.keep_checkpoints,
+               on_nonfinite=opts.on_nonfinite, max_skips=opts.max_skips,
+               halt_on_collapse=opts.halt_on_collapse)
     if not mesh.is_primary():
         return 0
     figure = "test_error.png" if type(cfg).method == "ssl" else "loss_curve.png"
@@ -129,11 +150,13 @@ def _sample(argv: list[str]) -> None:
         "every class, one row each)"
     )
     args = parser.parse_args(argv)
+    run = runs.load_run(args.checkpoint)
     path = runs.sample(
-        args.checkpoint, n=args.n, out=args.out, seed=args.seed,
+        run, n=args.n, out=args.out, seed=args.seed,
         interpolate=args.interpolate, points=args.points, label=args.label,
     )
-    print(f"jaxgan: wrote {path}")
+    # Which state drew them: the latest intact checkpoint, not always the run's last step.
+    print(f"jaxgan: wrote {path} (the run at step {int(run.state.step)})")
 
 
 def _eval(argv: list[str]) -> None:
@@ -185,6 +208,10 @@ class CompareOptions:
       progress: show a progress bar.
       devices: devices to split the seeds over (each device trains its own seeds; default:
         as many of the local devices as divide --seeds evenly).
+      on_nonfinite: when a seed's loss, gradient or parameter becomes NaN or infinite: raise
+        (stop, naming the objective's seed, step and quantity) or skip (that seed undoes
+        the step; skips are counted per seed).
+      max_skips: with --on-nonfinite skip, stop after this many steps in a row undone.
     """
 
     out: str | None = None
@@ -193,6 +220,8 @@ class CompareOptions:
     resume: bool = False
     progress: bool = True
     devices: int | None = None
+    on_nonfinite: Literal["raise", "skip"] = "raise"
+    max_skips: int = 10
 
 
 def _compare(argv: list[str]) -> None:
@@ -218,7 +247,8 @@ def _compare(argv: list[str]) -> None:
     out = opts.out or f"runs/compare-{Path(cc.dataset).name}"
     compare.run_compare(
         cc, out, base=base, progress=opts.progress, command=compare.command_line(argv),
-        resume=opts.resume, devices=opts.devices,
+        resume=opts.resume, devices=opts.devices, on_nonfinite=opts.on_nonfinite,
+        max_skips=opts.max_skips,
     )
     print(Path(out, "table.md").read_text())
     print(f"jaxgan: wrote {out}/table.md, table.csv, samples.png, loss_curves.png, per_seed.json")
@@ -312,7 +342,7 @@ def failure(e: BaseException) -> tuple[int | None, str]:
         return 128 + e.signum, str(e)
     if isinstance(e, KeyboardInterrupt):  # a second Ctrl-C: nothing was saved after it
         return 128 + signal.SIGINT, "interrupted (nothing saved since the last checkpoint)"
-    if isinstance(e, loop.NonFiniteError):
+    if isinstance(e, (loop.NonFiniteError, health.Collapsed)):
         return EXIT_CODES["diverged"], f"error: {e}"
     if isinstance(e, (DatasetError, ValueError, FileNotFoundError, FileExistsError)):
         return EXIT_CODES["input"], f"error: {e}"

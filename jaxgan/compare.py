@@ -31,7 +31,7 @@ import numpy as np
 from matplotlib.ticker import EngFormatter
 from tqdm.auto import tqdm
 
-from jaxgan import configs, loop, mesh, plots
+from jaxgan import configs, guard, loop, mesh, plots
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.methods.gan import generate, score_samples
@@ -208,7 +208,7 @@ def seeds_vmapped(cfg: configs.TrainConfig) -> bool:
 
 def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,
                 eval_every: int, evaluate, bar=None, checkpoint: Checkpointer | None = None,
-                devices: int | None = None):
+                devices: int | None = None, on_nonfinite: str = "raise", max_skips: int = 10):
     """Trains seeds ``0..seeds-1`` of one config together, through the one host loop
     (`jaxgan.loop.run`: the same logging, non-finite stop and checkpoint cadence as a run).
 
@@ -222,6 +222,10 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     ``steps`` too): the data stream and the noise are indexed by the step, so the continued
     run is the uninterrupted one.
 
+    ``on_nonfinite``, ``max_skips``: as for a run (`jaxgan.runs.train`), seed by seed: under
+    "raise" the first seed that diverges stops the comparison, naming it; under "skip" each
+    seed undoes its own bad steps.
+
     Returns:
       ``(stacked final state, networks, loss records, evaluation records, seconds)``.
     """
@@ -229,7 +233,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
              for s in range(seeds)]
     nets = built[0][0]
     config = json.loads(cfg.to_json())  # what a checkpoint records, and a resume must match
-    start, losses, evals, before = 0, [], [], 0.0
+    start, losses, evals, before, pending = 0, [], [], 0.0, None
     place = mesh.seed_placement(seeds, devices)
     vmapped = place.size > 1 or seeds_vmapped(cfg)
     stacked = stack([s for _, s in built])
@@ -251,7 +255,9 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
             raise ValueError(f"{checkpoint.directory} is at step {meta['step']}, past "
                              f"--steps {steps}: pass --steps {meta['step']} or more")
         start, losses, evals, before = meta["step"], meta["losses"], meta["evals"], meta["seconds"]
+        pending = meta.get("window")
     raw, n_critic = make_step(cfg, nets, jit=False)
+    raw = guard.guarded(raw, on_nonfinite)  # per seed: vmapped, each seed is checked alone
     put = jax.device_put
     if vmapped:
         state = stacked if restored is None else restored
@@ -291,6 +297,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
         on_record=lambda r: losses.append({k: v for k, v in r.items() if k != "time"}),
         meta=lambda done: {"config": config, "seeds": seeds, "step": done, "losses": losses,
                            "evals": evals, "seconds": seconds},
+        pending=pending, max_skips=max_skips if on_nonfinite == "skip" else None,
         export=as_stack, skip_late_boundary=True, bar=bar, progress=bar is not None, put=put,
     )
     return (as_stack(state) if as_stack else state), nets, losses, evals, seconds
@@ -323,7 +330,8 @@ def make_evaluator(dataset: str, data_dir: str | None):
 
 def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig | None = None,
                 progress: bool = True, command: str | None = None, resume: bool = False,
-                devices: int | None = None) -> dict:
+                devices: int | None = None, on_nonfinite: str = "raise",
+                max_skips: int = 10) -> dict:
     """Runs every objective for every seed; writes the table, figures and raw metrics.
 
     ``devices``: how many devices the seeds are split over (`train_seeds`; default: as
@@ -339,6 +347,9 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
     cfgs = [parse_entry(e, base) for e in entries]  # all errors before any training
     if cc.seeds < 1 or cc.steps < 1:
         raise ValueError("--seeds and --steps must be at least 1")
+    if (out / "config.json").exists():
+        raise FileExistsError(f"{out} holds a training run (jaxgan train), not a comparison: "
+                              "choose another --out")
     if (out / "checkpoints").exists() and not resume:
         raise FileExistsError(
             f"{out} holds the checkpoints of an earlier comparison: pass --resume to continue "
@@ -356,7 +367,7 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
                 cfg, data, cc.seeds, cc.steps, log_every=cc.log_every,
                 eval_every=cc.eval_every, evaluate=evaluate, bar=bar,
                 checkpoint=Checkpointer(out / "checkpoints" / _folder_name(entry)),
-                devices=devices,
+                devices=devices, on_nonfinite=on_nonfinite, max_skips=max_skips,
             )
             z = sample_z(jax.random.PRNGKey(7), (MIXTURE_EVAL_SAMPLES if data.is_mixture else 64, nets.z_dim), cfg.z_dist)
             y = (np.arange(len(z)) % nets.num_classes) if nets.conditional else None

@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 FM_REDUCTIONS = ("mean", "sum")
+# jaxgan.data.folder.BAD_IMAGES (this layer sits below jaxgan.data, so it cannot import it).
+BAD_IMAGES = ("fail", "skip")
+
+
+def _check_bad_images(value: str) -> None:
+    if value not in BAD_IMAGES:
+        raise ValueError(f"bad_images must be one of {BAD_IMAGES}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +105,8 @@ class TrainConfig:
       objective: registry name (``jaxgan.objectives.OBJECTIVES``).
       dataset: ``mnist``, ``fashion_mnist``, ``ring8``, ``grid25`` or an image folder path.
       data_dir: a folder of IDX files for mnist / fashion_mnist (else TFDS).
+      bad_images: image folders: what to do with a file that cannot be read: 'fail' (stop,
+        naming it) or 'skip' (leave it out, counted).
       arch: ``mlp`` (2-D points), ``pacgan_mlp`` (PacGAN's fixed 2-D networks; ``hidden``,
         ``depth``, ``activation`` are the ``mlp``'s), ``lsgan_mnist``, ``dcgan`` or
         ``cgan_mlp`` (the user's cGAN MLPs on flattened images).
@@ -134,6 +143,7 @@ class TrainConfig:
     objective: str = "nsgan"
     dataset: str = "ring8"
     data_dir: str | None = None
+    bad_images: str = "fail"
     arch: str = "mlp"
     conditional: bool = False
     embed_dim: int = 10
@@ -162,6 +172,9 @@ class TrainConfig:
     techniques: Techniques = Techniques()
 
     method: ClassVar[str] = "gan"
+
+    def __post_init__(self):
+        _check_bad_images(self.bad_images)
 
     def to_json(self) -> str:
         return to_json(self)
@@ -280,6 +293,8 @@ class GLOConfig:
 
     Attributes:
       dataset, data_dir, resolution: as in `TrainConfig`.
+      bad_images: image folders: what to do with a file that cannot be read: 'fail' (stop,
+        naming it) or 'skip' (leave it out, counted).
       width: DCGAN generator base channel count.
       z_dim: latent size d (the paper: 100 or 512 at 64 px; 32 suffices for 28 px digits).
       projection: ``sphere`` (unit l2 sphere, the ICML version) or ``ball`` (arXiv v1).
@@ -316,6 +331,7 @@ class GLOConfig:
 
     dataset: str = "mnist"
     data_dir: str | None = None
+    bad_images: str = "fail"
     resolution: int | None = None
     width: int = 64
     z_dim: int = 32
@@ -348,6 +364,7 @@ class GLOConfig:
             raise ValueError(f"init must be one of {GLO_INITS}, got {self.init!r}")
         if self.sampler_components < 1:
             raise ValueError(f"sampler_components must be >= 1, got {self.sampler_components}")
+        _check_bad_images(self.bad_images)
 
     def to_json(self) -> str:
         return to_json(self)

@@ -16,6 +16,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -23,11 +24,13 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxgan import guard
 from jaxgan.checkpoint import Checkpointer
 
 
 class NonFiniteError(FloatingPointError):
-    """A metric became NaN or infinite: training diverged."""
+    """A metric, gradient or parameter became NaN or infinite: training diverged (or, under
+    ``--on-nonfinite skip``, too many steps in a row had to be undone)."""
 
 
 class Interrupted(Exception):
@@ -71,20 +74,66 @@ class StopRequest:
         return False
 
 
+def _host(metrics: dict) -> dict:
+    return {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+
+
 def summarise(window: list[dict], step: int, elapsed: float) -> dict:
     """The mean of a window of step metrics (per seed for stacked ones) as one record;
-    raises `NonFiniteError` if any value in the window is NaN or infinite."""
-    host = jax.device_get(window)
+    raises `NonFiniteError` if any value in the window is NaN or infinite.
+
+    Flags (`jaxgan.guard.HIDDEN`) are left out of the record. Under ``--on-nonfinite skip``
+    (a ``skipped`` metric) the steps that were undone count in ``skipped`` (summed) and are
+    left out of the means, seed by seed.
+    """
+    host = [_host(m) for m in window]
+    _check(host, [step - len(host) + 1 + i for i in range(len(host))])
     record = {"step": step, "time": round(elapsed, 3)}
+    skipped = np.stack([m[guard.SKIPPED] for m in host]) if guard.SKIPPED in host[0] else None
     for k in host[0]:
-        record[k] = np.mean([m[k] for m in host], axis=0).tolist()
-    bad = [k for k in host[0] if not all(np.all(np.isfinite(m[k])) for m in host)]
-    if bad:
-        raise NonFiniteError(
-            f"non-finite {', '.join(bad)} by step {step}: training diverged. Try a lower "
-            "learning rate, another objective, or resume from the last checkpoint."
-        )
+        if k.startswith(guard.HIDDEN):
+            continue
+        values = np.stack([m[k] for m in host]).astype(np.float64)
+        if k == guard.SKIPPED:
+            record[k] = values.sum(axis=0).astype(int).tolist()
+            continue
+        if skipped is not None:
+            values = np.where(_expand(skipped.astype(bool), values), np.nan, values)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a window all undone: NaN
+                mean = np.nanmean(values, axis=0)
+        else:
+            mean = values.mean(axis=0)
+        # An all-undone window has no mean: null in metrics.jsonl.
+        record[k] = None if np.ndim(mean) == 0 and np.isnan(mean) else (
+            mean.tolist() if np.ndim(mean) else float(mean))
     return record
+
+
+def _expand(mask: np.ndarray, like: np.ndarray) -> np.ndarray:
+    # A per-seed mask (S,) against a per-seed metric (S, ...).
+    return mask.reshape(mask.shape + (1,) * (np.ndim(like) - mask.ndim))
+
+
+def _check(host: list[dict], steps: list[int]) -> None:
+    """Raises `NonFiniteError` naming the first step (and seed) of ``host`` with a non-finite
+    quantity that was not undone."""
+    for step, m in zip(steps, host):
+        undone = np.asarray(m.get(guard.SKIPPED, 0)).astype(bool)
+        bad = {}
+        for k, v in m.items():
+            if k != guard.SKIPPED:
+                flag = np.asarray(v).astype(bool) if k.startswith(guard.HIDDEN) else ~np.isfinite(v)
+                bad[k] = flag & ~_expand(undone, flag)
+        if not any(np.any(b) for b in bad.values()):
+            continue
+        seed = None
+        per_seed = [b.reshape(b.shape[0], -1).any(axis=1) for b in bad.values() if np.ndim(b)]
+        if per_seed and np.any(per_seed):  # a stacked run: the first seed that diverged
+            seed = int(np.argmax(np.any(per_seed, axis=0)))
+        names = guard.bad_names(m, ... if seed is None else seed)
+        where = f"at step {step}" + ("" if seed is None else f" (seed {seed})")
+        raise NonFiniteError(f"non-finite {', '.join(names)} {where}: training diverged")
 
 
 def staged(batches: Iterator[Any], ahead: int = 2,
@@ -113,10 +162,13 @@ def run(
     start: int | None = None,
     out_dir: str | Path | None = None,
     checkpointer: Checkpointer | None = None,
+    checkpoint_every: int | None = None,
     on_epoch: Callable[[Any, int], dict | None] | None = None,
     on_record: Callable[[dict], None] | None = None,
     log_every: int = 50,
     meta: dict | Callable[[int], dict] | None = None,
+    pending: list[dict] | None = None,
+    max_skips: int | None = None,
     export: Callable[[Any], Any] | None = None,
     skip_late_boundary: bool = False,
     desc: str = "train",
@@ -128,7 +180,8 @@ def run(
 
     Args:
       state: the state (a pytree; a resumed state continues from its step).
-      train_step: ``(state, batch) -> (state, metrics)``, metrics a dict of arrays.
+      train_step: ``(state, batch) -> (state, metrics)``, metrics a dict of arrays (flags of
+        `jaxgan.guard` among them, if it is guarded).
       batches: yields the batch of each step from ``start`` on.
       total_steps: the step to stop at.
       steps_per_epoch: every this many steps, and at the end: ``on_epoch(state, epoch)`` and
@@ -137,11 +190,20 @@ def run(
       start: the first step's number, where ``state.step`` cannot say (a list of states).
       out_dir: ``metrics.jsonl`` is appended to here (none if ``None``).
       checkpointer: where the periodic and final checkpoints go (none if ``None``).
+      checkpoint_every: also checkpoint every this many steps (default: only at the epochs'
+        ends and the end).
       on_epoch: a hook for figures and evaluation, called with the epoch just finished; a
         dict it returns is written to ``metrics.jsonl`` with the step and epoch.
       on_record: called with every metrics record (the mean of a window).
-      log_every: steps per metrics record.
-      meta: JSON metadata saved with each checkpoint, or ``step -> metadata``.
+      log_every: steps per metrics record; records fall on multiples of it (and on the
+        epochs' ends), wherever the run started, so a resumed run writes the records an
+        uninterrupted one does.
+      meta: JSON metadata saved with each checkpoint, or ``step -> metadata``. The loop adds
+        ``"window"``: the metrics of the steps since the last record, which a resumed run
+        passes back as ``pending``.
+      pending: those metrics, from the checkpoint a run resumes from.
+      max_skips: under ``--on-nonfinite skip`` (a guarded step), stop after this many steps
+        in a row were undone.
       export: what of the state a checkpoint saves (default: the state itself).
       skip_late_boundary: skip a periodic hook less than half an interval before the final
         one (a comparison's last two evaluations would be nearly the same).
@@ -154,13 +216,21 @@ def run(
       The final state.
 
     Raises:
-      Interrupted: SIGTERM or a first Ctrl-C arrived: the step in flight finished, its
-        metrics were written and a checkpoint of it saved (a second Ctrl-C raises
-        KeyboardInterrupt at once, saving nothing).
-      NonFiniteError: a metric became NaN or infinite.
+      Interrupted: SIGTERM or a first Ctrl-C arrived: the step in flight finished and a
+        checkpoint of it was saved (a second Ctrl-C raises KeyboardInterrupt at once, saving
+        nothing).
+      NonFiniteError: a quantity became NaN or infinite (no checkpoint of that state is
+        written: every step is checked before a save), or ``max_skips`` steps in a row were
+        undone.
     """
     start = int(state.step) if start is None else start
-    window: list[dict] = []
+    # (step, metrics) of the steps not yet in a record; metrics stay on device until needed.
+    window: list[tuple[int, dict]] = []
+    for i, m in enumerate(pending or []):
+        window.append((start - len(pending) + 1 + i, {k: np.asarray(v) for k, v in m.items()}))
+    checked = len(window)  # window[:checked] is on the host and was found finite
+    undone_run = np.zeros(())  # steps undone in a row (per seed)
+    last_saved = start if checkpointer is not None and start else None
     t0 = time.perf_counter()
     log = None
     if out_dir is not None:
@@ -176,15 +246,48 @@ def run(
             log.write(json.dumps(record) + "\n")
             log.flush()
 
-    def flush(n: int, step: int):
-        # Only metrics of steps that were dispatched before the latest one are fetched.
-        record = summarise(window[:n], step, time.perf_counter() - t0)
+    def check(n: int):
+        # Fetches window[checked:n] and stops on a non-finite quantity, before any record or
+        # checkpoint holds it.
+        nonlocal checked, undone_run
+        for i in range(checked, n):
+            step, m = window[i]
+            window[i] = (step, _host(m))
+            try:
+                _check([window[i][1]], [step])
+            except NonFiniteError as e:
+                kept = (f"the last checkpoint (step {last_saved}) is left as it was"
+                        if last_saved is not None else "no checkpoint was saved")
+                raise NonFiniteError(
+                    f"{e}; {kept}. Lower the learning rates (a run may change them when it "
+                    "resumes: --resume with the new values), or use --on-nonfinite skip to "
+                    "undo such steps") from None
+            if guard.SKIPPED in window[i][1]:
+                undone = window[i][1][guard.SKIPPED].astype(bool)
+                undone_run = np.where(undone, undone_run + 1, 0)
+                if max_skips is not None and np.any(undone_run >= max_skips):
+                    names = guard.bad_names(window[i][1], ... if undone.ndim == 0 else
+                                            int(np.argmax(undone_run)))
+                    raise NonFiniteError(
+                        f"{int(np.max(undone_run))} steps in a row undone by --on-nonfinite "
+                        f"skip (to step {step}; non-finite: {', '.join(names) or '?'}): "
+                        "training keeps diverging from the same state. Lower the learning "
+                        "rates, or raise --max-skips")
+        checked = max(checked, n)
+
+    def flush(n: int):
+        nonlocal checked
+        check(n)
+        record = summarise([m for _, m in window[:n]], window[n - 1][0],
+                           time.perf_counter() - t0)
         del window[:n]
+        checked -= n
         write(record)
         if on_record is not None:
             on_record(record)
-        bar.set_postfix({k: f"{np.mean(record[k]):.3g}"
-                         for k in ("d_loss", "g_loss", "loss") if k in record})
+        bar.set_postfix({k: f"{np.nanmean(np.asarray(record[k], float)):.3g}"
+                         for k in ("d_loss", "g_loss", "loss")
+                         if k in record and record[k] is not None})
 
     def boundary(done: int) -> bool:
         if done == total_steps:
@@ -194,10 +297,17 @@ def run(
         return not skip_late_boundary or total_steps - done >= steps_per_epoch / 2
 
     def save(done: int):
-        if checkpointer is not None:
-            saved = state if export is None else export(state)
-            info = meta(done) if callable(meta) else {**(meta or {}), "step": done}
-            checkpointer.save(done, saved, info)
+        nonlocal last_saved
+        if checkpointer is None:
+            return
+        if window and window[-1][0] % log_every == 0:
+            flush(len(window))  # a record due now is written, not also kept in the checkpoint
+        check(len(window))  # never a checkpoint of a diverged state
+        saved = state if export is None else export(state)
+        info = meta(done) if callable(meta) else {**(meta or {}), "step": done}
+        info = {**info, "window": [{k: v.tolist() for k, v in m.items()} for _, m in window]}
+        checkpointer.save(done, saved, info)
+        last_saved = done
 
     feed = staged(batches, put=put)
     stop = StopRequest()
@@ -205,23 +315,23 @@ def run(
         with stop:
             for step in range(start, total_steps):
                 state, metrics = train_step(state, next(feed))
-                window.append(metrics)
-                bar.update(1)
-                if len(window) > log_every:
-                    flush(log_every, step)
                 done = step + 1
+                window.append((done, metrics))
+                bar.update(1)
+                # The records of steps before this one: fetching them does not wait for
+                # the step just dispatched.
+                if len(window) > 1 and window[-2][0] % log_every == 0:
+                    flush(len(window) - 1)
                 if boundary(done):
-                    if window:
-                        flush(len(window), done)
+                    flush(len(window))
                     if on_epoch is not None:
                         epoch = math.ceil(done / steps_per_epoch)
                         extra = on_epoch(state, epoch)
                         if extra:
                             write({"step": done, "epoch": epoch, **extra})
                     save(done)
-                elif stop.requested is not None:
-                    if window:
-                        flush(len(window), done)
+                elif stop.requested is not None or (
+                        checkpoint_every and done % checkpoint_every == 0):
                     save(done)
                 if stop.requested is not None and done < total_steps:
                     if checkpointer is not None:

@@ -37,6 +37,9 @@ class Objective:
         for a critic with a gradient penalty); a run's ``--d-norm`` overrides.
       smoothed_d_loss: ``alpha -> d_loss`` with the real target moved to ``alpha`` (one-sided
         label smoothing), or None where the loss has no targets to smooth (hinge, WGAN).
+      decision: D's output halfway between its real and fake targets, where it calls a sample
+        real (D's accuracy, `jaxgan.health`): 0 for logits and for the -1/1 coding, 0.5 for
+        least squares' 0-1 coding; a WGAN critic has no targets, and its sign is read.
     """
 
     name: str
@@ -49,6 +52,7 @@ class Objective:
     n_critic: int = 1
     d_norm: str = "batch"
     smoothed_d_loss: Callable[[float], Callable[[Array, Array], Array]] | None = None
+    decision: float = 0.0
 
     def with_label_smoothing(self, alpha: float) -> "Objective":
         """This objective with one-sided label smoothing: real targets ``alpha``, fakes kept.
@@ -92,6 +96,7 @@ def _lsgan(name: str, coding: str) -> Objective:
         reference="Mao et al. 2017, arXiv:1611.04076",
         sigmoid_output=False,
         smoothed_d_loss=smoothed,
+        decision=(a + b) / 2,
     )
 
 

@@ -10,7 +10,10 @@ What a run writes in its folder (``--out``):
                       ``test_error`` for the K+1 GAN)
   samples/epoch_NNN.png, samples.png   figures from fixed noise, the latest as samples.png
   loss_curve.png (or test_error.png)   curves of metrics.jsonl
-  checkpoints/        Orbax checkpoints of the whole state, one per epoch (the last two kept)
+  checkpoints/        Orbax checkpoints of the whole state, at every epoch's end (and every
+                      ``checkpoint_every`` steps), the last ``keep_checkpoints`` kept
+  resumes.jsonl       one line per ``--resume`` that changed a setting: the step, and each
+                      changed setting as [before, after]
 and what the method adds (GLO: ``pca.npz``, ``reconstructions.png``).
 """
 
@@ -23,12 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan import configs, loop, mesh, methods, plots
+from jaxgan import configs, guard, health, loop, mesh, methods, plots
 from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.methods.base import Run
 
-# Settings a resumed run may change: only how long it runs.
-RESUMABLE = {"epochs", "steps"}
+# Settings a resumed run may change: how long it runs, how often it logs, and the
+# optimisers' hyperparameters (what one tries after a divergence: Adam's and SGD's states
+# do not depend on them). Each change is recorded in resumes.jsonl.
+RESUMABLE = {"epochs", "steps", "log_every", "eval_every", "g_lr", "d_lr", "lr", "theta_lr",
+             "z_lr", "beta1", "beta2"}
 
 
 def run_directory(path: str | Path) -> Path:
@@ -41,15 +47,20 @@ def run_directory(path: str | Path) -> Path:
     return run_dir
 
 
-def check_run_folder(out: Path, cfg, *, resume: bool) -> None:
+def check_run_folder(out: Path, cfg, *, resume: bool) -> dict:
     """Refuses, before any data is loaded, to mix two runs up in ``out``: without ``resume``
     a folder that already holds a run (a checkpoint); with it, a folder without one, or a
-    config that differs from the saved one in anything but the run's length (the differing
-    settings are named).
+    config that differs from the saved one in more than `RESUMABLE` settings (the differing
+    settings are named). A comparison's folder (`jaxgan.compare`) is never a run's.
 
     A run that stopped before its first checkpoint (a bad flag, a crash, Ctrl-C) left no
     run: the same command starts it over, its partial metrics.jsonl dropped.
+
+    Returns the settings a resume changes, as ``{name: (saved, now)}``.
     """
+    if (out / "per_seed.json").exists() or (out / "table.md").exists():
+        raise FileExistsError(f"{out} holds a comparison (jaxgan compare), not a run: choose "
+                              "another --out")
     saved = saved_steps(out / "checkpoints")
     if resume:
         if not (out / "config.json").exists():
@@ -63,20 +74,41 @@ def check_run_folder(out: Path, cfg, *, resume: bool) -> None:
             {"config": type(saved_cfg).__name__, **configs.flat_dict(saved_cfg)},
             {"config": type(cfg).__name__, **configs.flat_dict(cfg)})
         if set(diff) - RESUMABLE:
+            fixed = {k: v for k, v in diff.items() if k not in RESUMABLE}
             raise ValueError(f"--resume with a config that differs from {out / 'config.json'} "
-                             f"in {diff}; only --epochs / --steps may change on resume")
+                             f"in {fixed} (saved, now); only {', '.join(sorted(RESUMABLE))} "
+                             "may change on resume")
+        if cfg.steps is not None and cfg.steps < saved[-1]:
+            raise ValueError(f"--resume --steps {cfg.steps}: the run is already at step "
+                             f"{saved[-1]}; pass --steps {saved[-1]} or more")
+        return diff
     elif saved:
         raise FileExistsError(
             f"{out} already holds a run (checkpoint at step {saved[-1]}); pass --resume to "
             "continue it or choose another --out")
     elif mesh.is_primary() and (out / "metrics.jsonl").exists():
         (out / "metrics.jsonl").unlink()  # the records of a start that saved nothing
+    return {}
+
+
+def _truncate_records(path: Path, step: int) -> None:
+    """Drops the records of steps after ``step`` (written after the checkpoint a run resumes
+    from): the resumed run writes them again, the same, so none appears twice."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(line + "\n" for line in kept))
 
 
 def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, data=None,
-          devices: int | None = None):
+          devices: int | None = None, checkpoint_every: int | None = None,
+          keep_checkpoints: int = 2, on_nonfinite: str = "raise", max_skips: int = 10,
+          halt_on_collapse: bool = False):
     """Trains ``cfg`` (any method's config) into ``out``; with ``resume`` continues from its
-    latest checkpoint, bit for bit (data and noise are indexed by the step).
+    latest checkpoint, bit for bit (data and noise are indexed by the step), also after a
+    SIGKILL: what was written after that checkpoint is written again.
 
     ``data`` is what the method's ``load_data`` returns, for callers that train several runs
     on the same data. ``devices``: how many devices the step is split over (data parallel,
@@ -84,11 +116,26 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
     result does not depend on it, up to float rounding, and a run may resume on another
     number than it was saved on. In a multi-process run
     (`jaxgan.mesh.initialize`) every process calls this; process 0 writes the run's files.
+
+    Reliability (`jaxgan.loop.run`, `jaxgan.guard`, `jaxgan.health`): a checkpoint every
+    ``checkpoint_every`` steps besides the epochs' ends, the last ``keep_checkpoints``
+    kept; ``on_nonfinite``: "raise" stops at the first non-finite loss, gradient or
+    parameter, "skip" undoes such steps and stops after ``max_skips`` in a row;
+    ``halt_on_collapse`` stops a run whose D has won or whose G collapsed (else a warning).
     Returns the finished `Run`.
     """
     method = methods.for_config(cfg)
     out = Path(out)
-    check_run_folder(out, cfg, resume=resume)
+    if checkpoint_every is not None and checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be at least 1 step, got {checkpoint_every}")
+    if keep_checkpoints < 1:
+        raise ValueError(f"--keep-checkpoints must be at least 1, got {keep_checkpoints}")
+    if on_nonfinite not in guard.POLICIES:
+        raise ValueError(f"--on-nonfinite must be one of {', '.join(guard.POLICIES)}, got "
+                         f"{on_nonfinite!r}")
+    if max_skips < 1:
+        raise ValueError(f"--max-skips must be at least 1, got {max_skips}")
+    changed = check_run_folder(out, cfg, resume=resume)
     place = mesh.data_placement(cfg.batch_size, devices)
     mesh.barrier("jaxgan: run folder checked")  # before any process writes to it
     data = method.load_data(cfg) if data is None else data
@@ -97,9 +144,16 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
     # Placed before a restore, so the checkpoint is read onto this run's mesh whatever the
     # mesh it was saved from.
     state = place.put_state(state)
-    ckpt = Checkpointer(out / "checkpoints")
+    ckpt = Checkpointer(out / "checkpoints", max_to_keep=keep_checkpoints)
+    pending = None
     if resume:
-        state, _ = ckpt.restore(state)
+        state, meta = ckpt.restore(state)
+        pending = meta.get("window")
+        if mesh.is_primary():
+            _truncate_records(out / "metrics.jsonl", int(state.step))
+            if changed:
+                with open(out / "resumes.jsonl", "a") as f:
+                    f.write(json.dumps({"step": int(state.step), "changed": changed}) + "\n")
     # Only process 0 writes the run folder, and draws the figures and evaluations; the other
     # processes write their own files (metrics.jsonl, what a method's start writes) into a
     # scratch folder.
@@ -113,6 +167,7 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
         progress = progress and mesh.is_primary()
 
         step_fn, per_step = method.make_step(cfg, nets)
+        step_fn = guard.guarded(step_fn, on_nonfinite)
         steps_per_epoch = method.steps_per_epoch(cfg, data, per_step)
         total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
         hook = method.start(cfg, nets, data, files, progress)
@@ -126,9 +181,12 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
         state = loop.run(
             state, place.jit(step_fn), batches, total_steps=total,
             steps_per_epoch=steps_per_epoch, out_dir=files, checkpointer=ckpt,
-            on_epoch=on_epoch if mesh.is_primary() else None, log_every=cfg.log_every,
-            meta={"config": json.loads(cfg.to_json())}, desc=method.title(cfg),
-            progress=progress, put=place.put_batch,
+            checkpoint_every=checkpoint_every,
+            on_epoch=on_epoch if mesh.is_primary() else None,
+            on_record=health.Monitor(halt=halt_on_collapse, quiet=not mesh.is_primary()),
+            log_every=cfg.log_every, meta={"config": json.loads(cfg.to_json())},
+            pending=pending, max_skips=max_skips if on_nonfinite == "skip" else None,
+            desc=method.title(cfg), progress=progress, put=place.put_batch,
         )
     return Run(cfg, nets, state, out, described)
 

@@ -16,7 +16,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxgan import losses
+from jaxgan import health, losses
 from jaxgan.averaging import history_penalty, running_mean_update
 from jaxgan.configs import Techniques
 from jaxgan.functional import apply, call
@@ -68,8 +68,10 @@ def make_train_step(
 
     Returns:
       ``train_step(state, batch) -> (state, metrics)``; metrics are scalar arrays: both
-      losses, mean D output on real and fake data, and gradient norms (with historical
-      averaging also both unweighted penalties, ``d_hist_penalty`` and ``g_hist_penalty``).
+      losses, mean D output on real and fake data, gradient norms, D's accuracy on real and
+      fake and the fake batch's spread (`jaxgan.health`; of the last D update), and with
+      historical averaging both unweighted penalties, ``d_hist_penalty`` and
+      ``g_hist_penalty``.
     """
     if n_critic < 1:
         raise ValueError(f"n_critic must be >= 1, got {n_critic}")
@@ -191,6 +193,7 @@ def make_train_step(
 
         # Feature matching's real batch: the last D update's slice.
         last = slice((n_critic - 1) * n, n_critic * n)
+        d_acc_real, d_acc_fake = health.accuracy(real_logits, fake_logits, objective.decision)
         (g_loss, (g_stats, g_pen)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
             state.g_params, state.g_stats, d_params, d_stats, jax.random.fold_in(key, 1), n,
             x[last], None if y is None else y[last], extra.get("g_hist"),
@@ -217,6 +220,9 @@ def make_train_step(
             "d_fake": _mean_output(fake_logits, objective),
             "d_grad_norm": optax.tree.norm(d_grads),
             "g_grad_norm": optax.tree.norm(g_grads),
+            "d_acc_real": d_acc_real,
+            "d_acc_fake": d_acc_fake,
+            "spread": health.spread(x[last], fake),
         }
         if hist_weight:
             metrics["d_hist_penalty"] = d_pen

@@ -166,7 +166,7 @@ def test_a_diverged_run_exits_3_and_a_bug_shows_its_traceback(monkeypatch, capsy
     monkeypatch.setitem(cli.COMMANDS, "train", lambda argv: loop.summarise(
         [{"d_loss": float("nan")}], 7, 0.0))
     assert cli.main(["train"]) == 3
-    assert "non-finite d_loss by step 7" in capsys.readouterr().err
+    assert "non-finite D's loss (d_loss) at step 7" in capsys.readouterr().err
 
     def bug(argv):
         raise TypeError("a bug")

@@ -44,13 +44,14 @@ def test_records_hooks_and_checkpoints_at_epoch_ends(tmp_path):
         on_epoch=lambda s, e: hooks.append((int(s.step), e)) or {"eval/x": e},
         on_record=records.append, meta=lambda step: {"at": step}, progress=False)
     assert int(state.step) == 7 and hooks == [(3, 1), (6, 2), (7, 3)]
-    # Per-seed values stay lists: the mean of each window, seed by seed.
-    assert [r["step"] for r in records] == [2, 3, 5, 6, 7]
+    # Per-seed values stay lists: the mean of each window, seed by seed. Records fall on
+    # multiples of log_every and on the epochs' ends.
+    assert [r["step"] for r in records] == [2, 3, 4, 6, 7]
     assert records[0]["loss"] == [1.5, 1.5] and isinstance(records[0]["d_loss"], float)
     lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert {"step": 7, "epoch": 3, "eval/x": 3} in lines
     restored, meta = ckpt.restore(state)
-    assert ckpt.latest_step() == 7 and meta == {"at": 7}
+    assert ckpt.latest_step() == 7 and meta["at"] == 7 and meta["window"] == []
     np.testing.assert_array_equal(restored.w, state.w)
     ckpt.close()
 
@@ -64,7 +65,7 @@ def test_a_late_boundary_is_skipped_when_asked():
 
 
 def test_a_non_finite_metric_of_any_seed_stops_the_loop():
-    with pytest.raises(loop.NonFiniteError, match="non-finite d_loss, loss by step 6"):
+    with pytest.raises(loop.NonFiniteError, match=r"non-finite D.s loss \(d_loss\), loss at step 5 \(seed 0\): training diverged; no checkpoint"):
         loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), toy_step, batches(nan_at=4),
                  total_steps=10, steps_per_epoch=10, log_every=2, progress=False)
 
@@ -134,3 +135,75 @@ def test_sigterm_stops_the_loop_at_the_step_it_reached_with_a_checkpoint():
         loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), step, batches(),
                  total_steps=100, steps_per_epoch=50, checkpointer=Recorder(), progress=False)
     assert stopped.value.step == 6 and saved == [(6, 6)]
+
+
+def guarded_toy(policy):
+    from jaxgan import guard
+    return jax.jit(guard.guarded(toy_step, policy))
+
+
+def test_no_checkpoint_holds_a_diverged_state(tmp_path):
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    with pytest.raises(loop.NonFiniteError, match=r"at step 5 \(seed 0\).*the last "
+                       r"checkpoint \(step 4\) is left as it was"):
+        # The NaN enters at step 5, between checkpoints (every 2 steps) and records (10).
+        loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), guarded_toy("raise"),
+                 batches(nan_at=4), total_steps=10, steps_per_epoch=10, log_every=10,
+                 checkpointer=ckpt, checkpoint_every=2, progress=False)
+    assert ckpt.latest_step() == 4
+    restored, _ = ckpt.restore(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)))
+    np.testing.assert_array_equal(restored.w, [4.0, 4.0])
+    ckpt.close()
+
+
+def test_skip_undoes_a_bad_step_counts_it_and_stops_after_max_skips_in_a_row(tmp_path):
+    def with_nans(bad):
+        for i in range(100):
+            yield {"x": jnp.full((2,), jnp.nan if i in bad else 1.0)}
+
+    records = []
+    state = loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), guarded_toy("skip"),
+                     with_nans({2, 5, 6}), total_steps=8, steps_per_epoch=8, log_every=4,
+                     on_record=records.append, max_skips=3, progress=False)
+    # Steps 3, 6 and 7 were undone: w grew by 5 of the 8 steps.
+    np.testing.assert_array_equal(state.w, [5.0, 5.0])
+    assert [r["skipped"] for r in records] == [1, 2]
+    assert records[1]["d_loss"] == 4.5  # the mean over the steps kept, 5 and 8 (w 4 and 5)
+    with pytest.raises(loop.NonFiniteError, match="3 steps in a row undone by --on-nonfinite "
+                       "skip .to step 6; non-finite: D.s loss .d_loss., loss, w"):
+        loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), guarded_toy("skip"),
+                 with_nans({3, 4, 5}), total_steps=8, steps_per_epoch=8, log_every=4,
+                 max_skips=3, progress=False)
+
+
+def test_a_resumed_loop_writes_the_records_of_an_uninterrupted_one(tmp_path):
+    def records(path):
+        return [{k: v for k, v in json.loads(line).items() if k != "time"}
+                for line in path.read_text().splitlines()]
+
+    straight = tmp_path / "straight"
+    loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), guarded_toy("raise"), batches(),
+             total_steps=9, steps_per_epoch=9, log_every=4, out_dir=straight, progress=False)
+
+    class Crash(Exception):
+        pass
+
+    def crashing():
+        for i, b in enumerate(batches()):
+            if i == 9:  # read (two steps ahead) as step 8 is dispatched
+                raise Crash
+            yield b
+
+    cut = tmp_path / "cut"
+    ckpt = Checkpointer(cut / "ckpt")
+    with pytest.raises(Crash):  # after the checkpoint at 6, between the records at 4 and 8
+        loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), guarded_toy("raise"),
+                 crashing(), total_steps=9, steps_per_epoch=9, log_every=4, out_dir=cut,
+                 checkpointer=ckpt, checkpoint_every=3, progress=False)
+    ckpt.wait()
+    state, meta = ckpt.restore(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)))
+    assert int(state.step) == 6 and len(meta["window"]) == 2  # steps 5 and 6
+    state = loop.run(state, guarded_toy("raise"), batches(), total_steps=9, steps_per_epoch=9,
+                     log_every=4, out_dir=cut, pending=meta["window"], progress=False)
+    ckpt.close()
+    assert records(cut / "metrics.jsonl") == records(straight / "metrics.jsonl")

@@ -223,7 +223,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     chex.assert_trees_all_equal(resumed, straight)
     assert straight.latents.shape == (40, TINY.z_dim)
     with pytest.raises(ValueError, match="differs"):
-        runs.train(dataclasses.replace(cfg, z_lr=1.0), tmp_path / "run", resume=True,
+        runs.train(dataclasses.replace(cfg, width=16), tmp_path / "run", resume=True,
                    progress=False)
     with pytest.raises(FileExistsError):
         runs.train(cfg, tmp_path / "run", progress=False)

@@ -51,7 +51,8 @@ def test_resume_equals_an_uninterrupted_run(full_run, tmp_path):
     resumed = train(TINY, tmp_path, resume=True, progress=False).state
     chex.assert_trees_all_equal(resumed, uninterrupted)
     records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records if "d_loss" in r] == [4, 6, 10, 12]
+    # The shorter run's end wrote a record at 6; after it, records fall on multiples of 4.
+    assert [r["step"] for r in records if "d_loss" in r] == [4, 6, 8, 12]
 
 
 def test_load_run_restores_the_latest_state(full_run):
@@ -65,8 +66,21 @@ def test_refuses_to_overwrite_or_resume_with_another_config(full_run, tmp_path):
     out, _ = full_run
     with pytest.raises(FileExistsError, match="--resume"):
         train(TINY, out, progress=False)
-    with pytest.raises(ValueError, match="d_lr"):
-        train(dataclasses.replace(TINY, d_lr=0.5), out, resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"in \{'hidden': \(16, 32\)\} \(saved, now\)"):
+        train(dataclasses.replace(TINY, hidden=32, d_lr=0.5), out, resume=True, progress=False)
+    with pytest.raises(ValueError, match="already at step 12; pass --steps 12 or more"):
+        train(dataclasses.replace(TINY, steps=8), out, resume=True, progress=False)
+    assert load_config(out / "config.json") == TINY  # nothing was rewritten
+
+
+def test_learning_rates_may_change_on_resume_and_the_change_is_recorded(tmp_path):
+    train(dataclasses.replace(TINY, steps=8), tmp_path, progress=False)
+    lower = dataclasses.replace(TINY, d_lr=TINY.d_lr / 10)
+    assert int(train(lower, tmp_path, resume=True, progress=False).state.step) == 12
+    assert load_config(tmp_path / "config.json") == lower
+    (line,) = (tmp_path / "resumes.jsonl").read_text().splitlines()
+    assert json.loads(line) == {"step": 8, "changed": {"d_lr": [TINY.d_lr, TINY.d_lr / 10],
+                                                       "steps": [8, 12]}}
 
 
 def test_a_start_that_saved_nothing_does_not_block_its_folder(tmp_path):
@@ -108,10 +122,66 @@ def test_sigterm_saves_the_step_it_reached_and_the_resumed_run_is_the_uninterrup
     (stopped,) = saved_steps(out / "checkpoints")
     assert 0 < stopped < steps, stopped
     assert f"stopped by SIGTERM after step {stopped}; checkpoint saved" in log
-    records = [json.loads(l) for l in metrics.read_text().splitlines()]
-    assert records[-1]["step"] == stopped  # the last partial window was written too
-
     cfg = dataclasses.replace(TINY, steps=steps, log_every=10)
     resumed = train(cfg, out, resume=True, progress=False).state
     straight = train(cfg, tmp_path / "straight", progress=False).state
     chex.assert_trees_all_equal(resumed, straight)
+    # The steps since the last record went into the checkpoint: the records are the same.
+    assert records(metrics) == records(tmp_path / "straight" / "metrics.jsonl")
+
+
+def records(path):
+    # Without the wall-clock fields.
+    return [{k: v for k, v in json.loads(line).items() if k not in ("time", "elapsed")}
+            for line in path.read_text().splitlines()]
+
+
+KILL_CASES = {
+    # name: (flags, steps, checkpoint every); each small enough to run in seconds.
+    "gan": (["--dataset", "ring8", "--objective", "nsgan", "--hidden", "16", "--z-dim", "4",
+             "--batch-size", "32", "--num-samples", "100"], 1500, 100),
+    "ssl": (["--config", "ssl_mnist", "--labels", "20", "--d-hidden", "32,16", "--g-hidden",
+             "16", "--z-dim", "8", "--batch-size", "20", "--init-examples", "40",
+             "--num-samples", "16"], 300, 25),
+    "glo": (["--config", "glo_mnist", "--width", "4", "--z-dim", "8", "--batch-size", "16",
+             "--num-samples", "16"], 300, 25),
+}
+
+
+@pytest.mark.parametrize("name", list(KILL_CASES))
+def test_sigkill_at_a_random_moment_resumes_to_the_uninterrupted_run(name, mnist_dir,
+                                                                     tmp_path):
+    """kill -9 at a random moment after the first checkpoint (during a step, a record or a
+    save): the run resumes from its newest complete checkpoint and ends on the bits, and
+    the records, of a run that was never killed."""
+    import random
+
+    from jaxgan import cli
+
+    flags, steps, every = KILL_CASES[name]
+    flags = [*flags, "--data-dir", str(mnist_dir), "--steps", str(steps), "--log-every", "10",
+             "--checkpoint-every", str(every), "--no-progress"]
+    seed = random.randrange(1 << 30)
+    delay = random.Random(seed).uniform(0.0, 1.5)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "jaxgan.cli", "train", *flags, "--out",
+                             str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.monotonic() + 300
+    while not saved_steps(out / "checkpoints") and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint was ever saved"
+        time.sleep(0.01)
+    time.sleep(delay)
+    proc.kill()
+    log = proc.communicate(timeout=60)[0]
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill: {log}"
+    killed_at = saved_steps(out / "checkpoints")
+    assert killed_at and killed_at[-1] < steps, (killed_at, seed)
+
+    assert cli.main(["train", *flags, "--out", str(out), "--resume"]) == 0
+    assert cli.main(["train", *flags, "--out", str(tmp_path / "straight")]) == 0
+    resumed, straight = load_run(out), load_run(tmp_path / "straight")
+    assert int(resumed.state.step) == steps
+    chex.assert_trees_all_equal(resumed.state, straight.state)
+    assert records(out / "metrics.jsonl") == records(tmp_path / "straight" / "metrics.jsonl"), \
+        f"kill after {delay:.2f} s (seed {seed}), checkpoints {killed_at}"

@@ -56,7 +56,8 @@ def test_step_compiles_once_and_reports_metrics(setup):
     state = jax.tree.map(jnp.copy, state)  # donated below: keep the fixture's buffers
     state, history = run_steps(step_fn, state, 3, fixed_batch())
     assert int(state.step) == 3
-    assert set(history[-1]) == {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"}
+    assert set(history[-1]) == {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm",
+                                "g_grad_norm", "d_acc_real", "d_acc_fake", "spread"}
     chex.assert_tree_all_finite(history)
     for m in history:
         chex.assert_rank(list(m.values()), 0)

@@ -7,8 +7,8 @@
 
 Names: ``mnist``, ``fashion_mnist`` (28x28x1), ``ring8``, ``grid25`` (2-D mixtures),
 ``folder:PATH`` or the path of an existing directory (images, RGB, ``resolution`` px, default
-64). A registered name wins over a directory of the same name: write ``folder:mnist`` or
-``./mnist`` for the directory.
+64; ``bad_images="skip"`` leaves unreadable files out). A registered name wins over a
+directory of the same name: write ``folder:mnist`` or ``./mnist`` for the directory.
 
 (Fashion-)MNIST comes from IDX files when ``data_dir`` (or ``$JAXGAN_DATA_DIR``) is given,
 looked for in ``data_dir/<name>/`` then ``data_dir``; otherwise from TFDS, which must already
@@ -21,7 +21,7 @@ import os
 
 from jaxgan.data import idx, mixtures, tfds_source
 from jaxgan.data.errors import DatasetError
-from jaxgan.data.folder import ImageFolderSource
+from jaxgan.data.folder import BAD_IMAGES, ImageFolderSource
 from jaxgan.data.pipeline import MIXTURE_STEPS_PER_EPOCH, Dataset
 from jaxgan.data.sources import ResizedSource
 
@@ -71,20 +71,22 @@ def _image_dataset(name: str, data_dir: str | None, split: str,
                    num_classes=10, description=description, source=source)
 
 
-def _folder_dataset(name: str, path: str, split: str, resolution: int | None) -> Dataset:
+def _folder_dataset(name: str, path: str, split: str, resolution: int | None,
+                    bad_images: str) -> Dataset:
     if split != "train":
         raise DatasetError(f"An image folder has a single split, 'train'; got split={split!r}")
     resolution = DEFAULT_FOLDER_RESOLUTION if resolution is None else resolution
-    source = ImageFolderSource(path, resolution)
+    source = ImageFolderSource(path, resolution, bad_images=bad_images)
+    notes = f"; {source.notes}" if source.notes else ""
     return Dataset(
         name=name, example_shape=(resolution, resolution, 3), num_examples=len(source),
         num_classes=None, source=source,
         description=(f"image folder {path}: {len(source):,} images, centre-cropped to "
-                     f"{resolution}x{resolution} RGB"))
+                     f"{resolution}x{resolution} RGB{notes}"))
 
 
 def load_dataset(name: str, *, data_dir: str | None = None, split: str = "train",
-                 resolution: int | None = None) -> Dataset:
+                 resolution: int | None = None, bad_images: str = "fail") -> Dataset:
     """Loads a dataset by name.
 
     Args:
@@ -94,10 +96,17 @@ def load_dataset(name: str, *, data_dir: str | None = None, split: str = "train"
         split: "train" or "test" ((Fashion-)MNIST); folders and mixtures have only "train".
         resolution: image side: folders default to 64; for (Fashion-)MNIST, a value other than
             28 resizes each image on read. Mixtures take none.
+        bad_images: image folders: "fail" (a file that cannot be read stops the run, named)
+            or "skip" (such files are left out, counted in the description). Checked for
+            every dataset, used by folders only.
 
     Raises:
         DatasetError: unknown name, missing directory or files, offline without local data.
     """
+    if bad_images not in BAD_IMAGES:
+        # Checked before the name so that a typo fails the same way whatever the dataset.
+        raise DatasetError(
+            f"bad_images must be one of {', '.join(BAD_IMAGES)}, got {bad_images!r}")
     if name in mixtures.MIXTURES:
         if split != "train":
             raise DatasetError(f"{name} is sampled on the fly and has only the 'train' split")
@@ -111,10 +120,10 @@ def load_dataset(name: str, *, data_dir: str | None = None, split: str = "train"
         path = os.path.expanduser(name[len(_FOLDER_PREFIX):])
         if not path:
             raise DatasetError("folder: needs a path, e.g. folder:/data/celeba")
-        return _folder_dataset(name, path, split, resolution)
+        return _folder_dataset(name, path, split, resolution, bad_images)
     path = os.path.expanduser(name)
     if os.path.isdir(path):
-        return _folder_dataset(name, path, split, resolution)
+        return _folder_dataset(name, path, split, resolution, bad_images)
     raise DatasetError(
         f"Unknown dataset {name!r}: expected one of {', '.join(DATASETS)}, or an image folder "
         "given as folder:PATH or as the path of an existing directory"

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import glob
 import gzip
+import math
 import os
 import warnings
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,31 +41,63 @@ _PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 _PREFIX = {"train": "train", "test": "t10k"}
 
 
-def _open(path: str):
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == _GZIP_MAGIC
-    # Sniff rather than trust the suffix: users gunzip files and keep the name, or the reverse.
-    return gzip.open(path, "rb") if gzipped else open(path, "rb")
+def _read(path: str, size: int = -1) -> bytes:
+    """The first ``size`` bytes of the file (all by default), decompressed if it is gzip.
+
+    Raises:
+        DatasetError: the file cannot be opened, or its gzip stream is truncated or corrupt.
+    """
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == _GZIP_MAGIC
+        # Sniff rather than trust the suffix: users gunzip files and keep the name, or the
+        # reverse.
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            return f.read(size)
+    except EOFError as e:
+        # gzip's own message names no file and does not say what to do.
+        raise DatasetError(
+            f"{path}: the gzip data ends early: the file is truncated (an interrupted "
+            "download?); delete it and download it again") from e
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise DatasetError(
+            f"{path}: corrupt gzip data ({e}); delete it and download it again") from e
+    except OSError as e:
+        raise DatasetError(f"Cannot read IDX file {path}: {e.strerror or e}") from e
 
 
 def _parse_header(head: bytes, path: str) -> tuple[np.dtype, tuple[int, ...]]:
+    if not head:
+        raise DatasetError(f"{path} is empty: no IDX header, no data; delete it and download "
+                           "it again")
     if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _DTYPES:
         raise DatasetError(
             f"{path} is not an IDX file: its magic number is {head[:4].hex() or 'missing'}, "
             "expected 0000 then a type code (08 = uint8) and the number of dimensions, "
             "e.g. 00000803 for images, 00000801 for labels")
     ndim = head[3]
+    if ndim == 0:
+        raise DatasetError(
+            f"{path}: the IDX header declares 0 dimensions (magic number {head[:4].hex()}); "
+            "expected 3 for images (00000803) or 1 for labels (00000801): the header is "
+            "corrupt")
     if len(head) < 4 + 4 * ndim:
-        raise DatasetError(f"{path}: IDX header truncated")
+        raise DatasetError(
+            f"{path}: IDX header truncated: it declares {ndim} dimensions but the file ends "
+            f"after {len(head)} bytes")
     shape = tuple(int(d) for d in np.frombuffer(head[4:4 + 4 * ndim], ">u4"))
     return _DTYPES[head[2]], shape
 
 
 def read_idx_header(path: str) -> tuple[np.dtype, tuple[int, ...]]:
-    """The dtype and shape an IDX file declares, without reading its data."""
-    with _open(path) as f:
-        head = f.read(4)
-        head += f.read(4 * head[3]) if len(head) == 4 else b""
+    """The dtype and shape an IDX file declares, without reading its data.
+
+    Raises:
+        DatasetError: the file cannot be read, or its header is not an IDX one.
+    """
+    head = _read(path, 4)
+    if len(head) == 4:
+        head += _read(path, 4 + 4 * head[3])[4:]
     return _parse_header(head, path)
 
 
@@ -71,17 +105,26 @@ def read_idx(path: str) -> np.ndarray:
     """The array stored in an IDX file (gzip-compressed or not), in native byte order.
 
     Raises:
-        DatasetError: wrong magic number, or fewer data bytes than the header declares.
+        DatasetError: unreadable file, truncated or corrupt gzip data, wrong magic number,
+            or a data size other than the header declares.
     """
-    with _open(path) as f:
-        raw = f.read()
+    raw = _read(path)
     dtype, shape = _parse_header(raw[:4 + 4 * raw[3]] if len(raw) >= 4 else raw, path)
     offset = 4 + 4 * len(shape)
-    count = int(np.prod(shape))
-    if len(raw) - offset < count * dtype.itemsize:
+    # math.prod of Python ints: np.prod would overflow int64 on a corrupt header's sizes.
+    count = math.prod(shape)
+    expected, found = count * dtype.itemsize, len(raw) - offset
+    if found < expected:
         raise DatasetError(
-            f"{path}: header declares shape {shape} ({count * dtype.itemsize:,} bytes) but only "
-            f"{len(raw) - offset:,} data bytes follow; the file is truncated")
+            f"{path}: header declares shape {shape} ({expected:,} bytes) but only "
+            f"{found:,} data bytes follow; the file is truncated (or its header corrupt): "
+            "delete it and download it again")
+    if found > expected:
+        # Extra bytes mean the header undercounts: reading on would silently drop examples.
+        raise DatasetError(
+            f"{path}: header declares shape {shape} ({expected:,} bytes) but {found:,} data "
+            "bytes follow; its header is corrupt or data was appended: delete it and "
+            "download it again")
     data = np.frombuffer(raw, dtype, count=count, offset=offset).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=False)
 
@@ -103,8 +146,28 @@ def _search_dirs(data_dir: str, name: str) -> list[str]:
     return [d for d in dirs if os.path.isdir(d)]
 
 
-def _largest(paths: Sequence[str]) -> tuple[str, tuple[int, ...]]:
-    shapes = {p: read_idx_header(p)[1] for p in paths}
+def _files(directory: str, pattern: str) -> list[str]:
+    return [p for p in glob.glob(os.path.join(glob.escape(directory), pattern))
+            if os.path.isfile(p)]
+
+
+def _headers(paths: Sequence[str], pattern: str) -> dict[str, tuple[int, ...]]:
+    """The declared shape of each candidate file, a corrupt one named as such."""
+    shapes = {}
+    for p in sorted(paths):
+        try:
+            shapes[p] = read_idx_header(p)[1]
+        except DatasetError as e:
+            # Every file matching the pattern is a candidate, a stray partial download
+            # included: say why this one was read at all.
+            raise DatasetError(
+                f"{e} (it was read because every {pattern} file in {os.path.dirname(p)} is a "
+                "candidate; fix, delete or move it)") from e
+    return shapes
+
+
+def _largest(paths: Sequence[str], pattern: str) -> tuple[str, tuple[int, ...]]:
+    shapes = _headers(paths, pattern)
     best = max(sorted(paths), key=lambda p: shapes[p][0])
     return best, shapes[best]
 
@@ -128,12 +191,14 @@ def find_idx_files(data_dir: str, name: str, split: str) -> tuple[str, str] | No
     """
     prefix = _PREFIX[split]
     for d in _search_dirs(data_dir, name):
-        images = glob.glob(os.path.join(glob.escape(d), f"{prefix}-images*-idx3-ubyte*"))
+        image_pattern = f"{prefix}-images*-idx3-ubyte*"
+        images = _files(d, image_pattern)
         if not images:
             continue
-        image_path, image_shape = _largest(images)
-        labels = glob.glob(os.path.join(glob.escape(d), f"{prefix}-labels*-idx1-ubyte*"))
-        counts = {p: read_idx_header(p)[1][0] for p in labels}
+        image_path, image_shape = _largest(images, image_pattern)
+        label_pattern = f"{prefix}-labels*-idx1-ubyte*"
+        counts = {p: shape[0] for p, shape in _headers(_files(d, label_pattern),
+                                                       label_pattern).items()}
         exact = sorted(p for p, c in counts.items() if c == image_shape[0])
         longer = sorted((c, p) for p, c in counts.items() if c > image_shape[0])
         if exact:
@@ -171,12 +236,31 @@ def load_idx(data_dir: str, name: str, split: str) -> IdxSplit:
             f"{_PREFIX[split]}-labels*-idx1-ubyte[.gz], i.e. {expected_files(name)}")
     image_path, label_path = files
     images = read_idx(image_path)
-    labels = read_idx(label_path)[:len(images)]
+    labels = read_idx(label_path)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DatasetError(f"{image_path}: expected uint8 images (N, H, W), got "
-                           f"{images.dtype} {images.shape}")
-    if labels.min(initial=0) < 0 or labels.max(initial=0) > 9:
-        raise DatasetError(f"{label_path}: labels outside 0..9")
+        hint = " (is it a labels file?)" if images.ndim == 1 else ""
+        raise DatasetError(f"{image_path}: expected uint8 images (N, H, W), i.e. magic number "
+                           f"00000803, got {images.dtype} {images.shape}{hint}")
+    if images.size == 0:
+        raise DatasetError(f"{image_path} holds no image data: its header declares shape "
+                           f"{images.shape}")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        hint = " (is it an images file?)" if labels.ndim == 3 else ""
+        raise DatasetError(f"{label_path}: expected integer labels (N,), i.e. magic number "
+                           f"00000801, got {labels.dtype} {labels.shape}{hint}")
+    if len(labels) < len(images):
+        raise DatasetError(
+            f"{label_path} holds {len(labels):,} labels for the {len(images):,} images of "
+            f"{image_path}: every image needs a label")
+    labels = labels[:len(images)]
+    outside = (labels < 0) | (labels > 9)
+    if outside.any():
+        values = np.unique(labels[outside])
+        shown = ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+        raise DatasetError(
+            f"{label_path}: {int(outside.sum()):,} of {len(labels):,} labels are outside 0..9 "
+            f"(values {shown}; the first at index {int(np.argmax(outside)):,}): the file is "
+            "corrupt or not a (Fashion-)MNIST labels file")
     full = FULL_SIZES[(name, split)]
     pretty = f"{_PRETTY[name]} {split}"
     where = os.path.dirname(image_path)

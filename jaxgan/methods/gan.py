@@ -81,7 +81,8 @@ def _checked_labels(batches, nets: Networks):
 
 
 def _load_data(cfg: TrainConfig) -> Dataset:
-    return load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution)
+    return load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution,
+                        bad_images=cfg.bad_images)
 
 
 def _describe(cfg: TrainConfig, data: Dataset) -> dict:

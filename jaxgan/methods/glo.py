@@ -331,7 +331,8 @@ class GLOData:
 
 
 def _load_data(cfg: GLOConfig) -> GLOData:
-    data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution)
+    data = load_dataset(cfg.dataset, data_dir=cfg.data_dir, resolution=cfg.resolution,
+                        bad_images=cfg.bad_images)
     x_train, _ = data.arrays()
     return GLOData(data, x_train, fit_pca(x_train, cfg.z_dim))
 

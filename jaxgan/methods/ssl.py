@@ -66,7 +66,7 @@ import optax
 from flax import nnx
 
 from jaxgan import evaluate as scoring
-from jaxgan import losses, noise, plots
+from jaxgan import health, losses, noise, plots
 from jaxgan.averaging import ema_init, ema_read, ema_update
 from jaxgan.configs import SSLConfig, sizes
 from jaxgan.data import load_dataset
@@ -192,6 +192,12 @@ def make_train_step(cfg: SSLConfig, nets: SSLNets, *, jit: bool = True
             "train_err": jnp.mean(jnp.argmax(l_lab, axis=-1) != y_lab),
             "d_real": jnp.mean(jax.nn.sigmoid(losses.ssl_real_logit(l_unl))),
             "d_fake": jnp.mean(jax.nn.sigmoid(losses.ssl_real_logit(l_fake))),
+            # D's verdicts (real: Z / (Z + 1) > 1/2, i.e. its real logit > 0) and which of
+            # the K classes it sees in the samples (`jaxgan.health`).
+            **dict(zip(("d_acc_real", "d_acc_fake"), health.accuracy(
+                losses.ssl_real_logit(l_unl), losses.ssl_real_logit(l_fake)))),
+            "label_entropy": health.label_entropy(l_fake),
+            "spread": health.spread(x_unl, fake),
         }
         return loss_lab + w * loss_unl, aux
 

@@ -1,0 +1,130 @@
+"""Is the GAN game still being played? Signals computed in the step, and a monitor that warns.
+
+A GAN can fail without a NaN: D wins outright (it tells every real from every fake, and G's
+gradients vanish: Goodfellow et al. 2014, Sec. 3; Arjovsky & Bottou 2017), or G collapses
+onto a few points (Salimans et al. 2016, Sec. 3.2; Metz et al. 2017). Both are visible in
+each step's batch at the cost of a few reductions, so the step reports them with its other
+metrics and the loop averages them per log window (no extra pass, no extra samples):
+
+  d_acc_real, d_acc_fake   D's accuracy on the real and the fake batch
+  spread                   the fake batch's spread (mean per-feature standard deviation)
+                           over the real batch's: about 1 when G covers the data, near 0
+                           when it collapses
+  label_entropy            (the K+1 GAN) entropy of D's class prediction averaged over the
+                           fake batch, over log K: 1 when samples spread over all classes,
+                           0 when they all look like one
+
+`Monitor` reads the records: a warning names the step where D has won, or the spread or the
+label entropy collapsed, for ``patience`` records in a row; with ``halt`` it stops the run
+(`Collapsed`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+Array = jax.Array
+
+
+class Collapsed(RuntimeError):
+    """The run stopped because D won or G collapsed (``--halt-on-collapse``)."""
+
+
+def accuracy(real_logits: Array, fake_logits: Array, decision: float = 0.0
+             ) -> tuple[Array, Array]:
+    """D's accuracy on real and on fake data: the fraction of real outputs above
+    ``decision`` (the output halfway between the objective's real and fake targets) and of
+    fake outputs below it."""
+    return (jnp.mean((real_logits > decision).astype(jnp.float32)),
+            jnp.mean((fake_logits < decision).astype(jnp.float32)))
+
+
+def spread(real: Array, fake: Array) -> Array:
+    """The fake batch's mean per-feature standard deviation over the real batch's (per pixel
+    for images, per coordinate for points): ~1 when G's samples vary as much as the data,
+    -> 0 when G maps every z to nearly the same output."""
+    def std(x):
+        return jnp.mean(jnp.std(x.reshape(x.shape[0], -1).astype(jnp.float32), axis=0))
+
+    return std(fake) / jnp.maximum(std(real), 1e-12)
+
+
+def label_entropy(class_logits: Array) -> Array:
+    """Entropy of the mean predicted class distribution over a batch, over ``log K``: 1
+    when the batch's predictions spread evenly over the K classes, 0 when all are one."""
+    p = jnp.mean(jax.nn.softmax(class_logits.astype(jnp.float32), axis=-1), axis=0)
+    k = class_logits.shape[-1]
+    return -jnp.sum(p * jnp.log(jnp.maximum(p, 1e-12))) / jnp.log(k)
+
+
+@dataclasses.dataclass
+class Monitor:
+    """Warns (once per episode) when a signal stays past its threshold for ``patience``
+    records in a row; with ``halt``, raises `Collapsed` instead.
+
+    Thresholds: D wins when both accuracies are at least ``d_wins``; G collapses when the
+    spread falls below ``min_spread`` or the label entropy below ``min_entropy``.
+    The defaults were chosen on runs that did and did not collapse (README, "When things
+    go wrong").
+    """
+
+    patience: int = 3
+    d_wins: float = 0.99
+    min_spread: float = 0.05
+    min_entropy: float = 0.3
+    halt: bool = False
+    quiet: bool = False  # a multi-process run's other processes: halt alike, print nothing
+    # Above a progress bar, not through it.
+    warn: Callable[[str], None] = lambda message: tqdm.write(message, file=sys.stderr)
+
+    def __post_init__(self):
+        self._streak: dict[str, int] = {}
+        self.events: list[tuple[int, str]] = []
+
+    def _conditions(self, record: dict) -> dict[str, str]:
+        def worst(key, fn):  # a stacked run: the worst seed
+            v = record.get(key)
+            return None if v is None else float(fn(np.asarray(v, float)))
+
+        found = {}
+        real, fake = record.get("d_acc_real"), record.get("d_acc_fake")
+        if real is not None and fake is not None:
+            # A stacked run: the seed whose D is surest on both.
+            i = int(np.argmax(np.minimum(np.asarray(real, float), np.asarray(fake, float))))
+            real, fake = np.ravel(real)[i], np.ravel(fake)[i]
+        if real is not None and fake is not None and min(real, fake) >= self.d_wins:
+            found["d_wins"] = (f"D tells real from fake almost perfectly (accuracy "
+                               f"{real:.3f} real, {fake:.3f} fake): G's gradients vanish")
+        s = worst("spread", np.min)
+        if s is not None and s < self.min_spread:
+            found["spread"] = (f"G's samples collapsed: their spread is {s:.3g} of the "
+                               "data's")
+        h = worst("label_entropy", np.min)
+        if h is not None and h < self.min_entropy:
+            found["label_entropy"] = (f"G's samples collapsed onto few classes (label "
+                                      f"entropy {h:.2f} of the maximum)")
+        return found
+
+    def __call__(self, record: dict) -> None:
+        found = self._conditions(record)
+        for key in list(self._streak):
+            if key not in found:
+                del self._streak[key]  # the episode is over: a new one warns again
+        for key, what in found.items():
+            self._streak[key] = self._streak.get(key, 0) + 1
+            if self._streak[key] != self.patience:
+                continue
+            message = f"at step {record['step']}: {what} for {self.patience} records in a row"
+            self.events.append((record["step"], key))
+            if self.halt:
+                raise Collapsed(f"{message} (--halt-on-collapse)")
+            if not self.quiet:
+                self.warn(f"jaxgan: warning {message}; --halt-on-collapse stops such a "
+                          "run")
