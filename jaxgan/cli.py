@@ -12,12 +12,24 @@ import dataclasses
 import json
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
 
-from jaxgan import bench, compare, configs, evaluate, flags, health, loop, mesh, methods, runs
+from jaxgan import (
+    bench,
+    compare,
+    configs,
+    evaluate,
+    flags,
+    health,
+    loop,
+    mesh,
+    methods,
+    runs,
+)
 from jaxgan.data import DatasetError
 from jaxgan.objectives import OBJECTIVES
 
@@ -319,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
+    warnings.formatwarning = _format_warning
     try:
         return COMMANDS[argv[0]](argv[1:]) or 0
     except BaseException as e:  # noqa: BLE001 - every failure gets its message and code
@@ -327,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"jaxgan {argv[0]}: {message}", file=sys.stderr)
         return code
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    # One line a user reads, not the source line that warned.
+    kind = "" if category is UserWarning else f" ({category.__name__})"
+    return f"jaxgan: warning{kind}: {message}\n"
 
 
 # What each kind of failure tells the user, and the exit code: 2 for what the user can fix

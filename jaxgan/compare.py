@@ -31,8 +31,8 @@ import numpy as np
 from matplotlib.ticker import EngFormatter
 from tqdm.auto import tqdm
 
-from jaxgan import configs, guard, loop, mesh, plots
-from jaxgan.checkpoint import Checkpointer
+from jaxgan import configs, guard, health, loop, mesh, plots
+from jaxgan.checkpoint import Checkpointer, CheckpointError
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.methods.gan import generate, score_samples
 from jaxgan.nets.build import MLP_ARCHS
@@ -208,7 +208,8 @@ def seeds_vmapped(cfg: configs.TrainConfig) -> bool:
 
 def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,
                 eval_every: int, evaluate, bar=None, checkpoint: Checkpointer | None = None,
-                devices: int | None = None, on_nonfinite: str = "raise", max_skips: int = 10):
+                devices: int | None = None, on_nonfinite: str = "raise", max_skips: int = 10,
+                label: str = ""):
     """Trains seeds ``0..seeds-1`` of one config together, through the one host loop
     (`jaxgan.loop.run`: the same logging, non-finite stop and checkpoint cadence as a run).
 
@@ -224,7 +225,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
 
     ``on_nonfinite``, ``max_skips``: as for a run (`jaxgan.runs.train`), seed by seed: under
     "raise" the first seed that diverges stops the comparison, naming it; under "skip" each
-    seed undoes its own bad steps.
+    seed undoes its own bad steps. GAN health warnings (`jaxgan.health`) name ``label``.
 
     Returns:
       ``(stacked final state, networks, loss records, evaluation records, seconds)``.
@@ -241,7 +242,13 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
         stacked = place.put_state(stacked)
     restored = None
     if checkpoint is not None and checkpoint.latest_step() is not None:
-        restored, meta = checkpoint.restore(stacked)
+        try:
+            restored, meta = checkpoint.restore(stacked)
+        except CheckpointError as e:  # another seed count stacks other shapes
+            raise ValueError(
+                f"{checkpoint.directory} holds a run of another config or seed count ({e}); "
+                "continue it with the settings it was run with, or choose another --out"
+            ) from None
         now = configs.flat_dict(cfg) | {"seeds": seeds}
         then = configs.flat_dict(configs.from_dict(meta["config"])) | {"seeds": meta["seeds"]}
         differ = configs.differences(then, now)
@@ -289,12 +296,15 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
 
     if bar is not None:
         bar.update(start)
+    # Warnings only: a comparison runs each entry to its end, a failed one included.
+    monitor = health.Monitor(label=label)
     state = loop.run(
         state, step, _SeedBatches(data, cfg.batch_size * n_critic, seeds, start=start),
         start=start, total_steps=steps, steps_per_epoch=interval, checkpointer=checkpoint,
         on_epoch=on_epoch, log_every=log_every,
         # Wall-clock time restarts with a resumed loop; the per-seed losses are what compare.
-        on_record=lambda r: losses.append({k: v for k, v in r.items() if k != "time"}),
+        on_record=lambda r: (monitor(r),
+                             losses.append({k: v for k, v in r.items() if k != "time"})),
         meta=lambda done: {"config": config, "seeds": seeds, "step": done, "losses": losses,
                            "evals": evals, "seconds": seconds},
         pending=pending, max_skips=max_skips if on_nonfinite == "skip" else None,
@@ -367,7 +377,7 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
                 cfg, data, cc.seeds, cc.steps, log_every=cc.log_every,
                 eval_every=cc.eval_every, evaluate=evaluate, bar=bar,
                 checkpoint=Checkpointer(out / "checkpoints" / _folder_name(entry)),
-                devices=devices, on_nonfinite=on_nonfinite, max_skips=max_skips,
+                devices=devices, on_nonfinite=on_nonfinite, max_skips=max_skips, label=entry,
             )
             z = sample_z(jax.random.PRNGKey(7), (MIXTURE_EVAL_SAMPLES if data.is_mixture else 64, nets.z_dim), cfg.z_dist)
             y = (np.arange(len(z)) % nets.num_classes) if nets.conditional else None

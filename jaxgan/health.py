@@ -14,8 +14,10 @@ metrics and the loop averages them per log window (no extra pass, no extra sampl
                            fake batch, over log K: 1 when samples spread over all classes,
                            0 when they all look like one
 
-`Monitor` reads the records: a warning names the step where D has won, or the spread or the
-label entropy collapsed, for ``patience`` records in a row; with ``halt`` it stops the run
+`Monitor` reads the records: a warning names the step where D has won, where the spread or
+the label entropy collapsed, or where the run is blowing up without a NaN yet (losses of
+1e30, G's gradients exactly 0, samples far wider than the data: what learning rates of 10
+and more do), for ``patience`` records in a row; with ``halt`` it stops the run
 (`Collapsed`).
 """
 
@@ -70,17 +72,25 @@ class Monitor:
     records in a row; with ``halt``, raises `Collapsed` instead.
 
     Thresholds: D wins when both accuracies are at least ``d_wins``; G collapses when the
-    spread falls below ``min_spread`` or the label entropy below ``min_entropy``.
-    The defaults were chosen on runs that did and did not collapse (README, "When things
-    go wrong").
+    spread falls below ``min_spread`` or the label entropy below ``min_entropy``; the run is
+    blowing up when the spread exceeds ``max_spread``, a loss's magnitude ``max_loss``, or
+    G's gradient norm is exactly 0 (a saturated D passes none back).
+    The defaults were chosen on runs that did and did not go wrong (README, "When things go
+    wrong"): healthy ring8 runs keep D's accuracies near 0.5 and the spread near 1 (0.14 to
+    0.18 at the start), LSGAN on MNIST keeps them below 0.98 and above 0.37 in its first
+    steps; a learning rate of 0.1 makes D win by step 400 and spreads G's samples 140 times
+    wider than the ring; a mixture collapsed onto one mode has a spread of about 0.014.
     """
 
     patience: int = 3
-    d_wins: float = 0.99
-    min_spread: float = 0.05
+    d_wins: float | None = 0.99  # None: D is meant to win (the K+1 GAN)
+    min_spread: float = 0.02
+    max_spread: float = 10.0
     min_entropy: float = 0.3
+    max_loss: float = 1e6
     halt: bool = False
     quiet: bool = False  # a multi-process run's other processes: halt alike, print nothing
+    label: str = ""  # what the warning is about, e.g. a comparison's entry
     # Above a progress bar, not through it.
     warn: Callable[[str], None] = lambda message: tqdm.write(message, file=sys.stderr)
 
@@ -99,17 +109,32 @@ class Monitor:
             # A stacked run: the seed whose D is surest on both.
             i = int(np.argmax(np.minimum(np.asarray(real, float), np.asarray(fake, float))))
             real, fake = np.ravel(real)[i], np.ravel(fake)[i]
-        if real is not None and fake is not None and min(real, fake) >= self.d_wins:
-            found["d_wins"] = (f"D tells real from fake almost perfectly (accuracy "
-                               f"{real:.3f} real, {fake:.3f} fake): G's gradients vanish")
+        if (self.d_wins is not None and real is not None and fake is not None
+                and min(real, fake) >= self.d_wins):
+            found["d_wins"] = (f"D wins: it tells real from fake almost perfectly (accuracy "
+                               f"{real:.3f} real, {fake:.3f} fake), so G no longer learns "
+                               "what the data looks like")
         s = worst("spread", np.min)
         if s is not None and s < self.min_spread:
             found["spread"] = (f"G's samples collapsed: their spread is {s:.3g} of the "
                                "data's")
+        s = worst("spread", np.max)
+        if s is not None and s > self.max_spread:
+            found["spread_wide"] = (f"G's samples spread {s:.3g} times wider than the data "
+                                    "(the learning rates are likely too high)")
         h = worst("label_entropy", np.min)
         if h is not None and h < self.min_entropy:
             found["label_entropy"] = (f"G's samples collapsed onto few classes (label "
                                       f"entropy {h:.2f} of the maximum)")
+        g = worst("g_grad_norm", np.min)
+        if g is not None and g == 0.0:
+            found["g_still"] = ("G's gradients are exactly zero: D's output saturates (the "
+                                "learning rates are likely too high)")
+        losses = [abs(v) for k in ("d_loss", "g_loss", "loss")
+                  if (v := worst(k, lambda a: np.max(np.abs(a)))) is not None]
+        if losses and max(losses) > self.max_loss:
+            found["loss"] = (f"the losses exploded (|loss| up to {max(losses):.3g}; the "
+                             "learning rates are likely too high)")
         return found
 
     def __call__(self, record: dict) -> None:
@@ -121,7 +146,9 @@ class Monitor:
             self._streak[key] = self._streak.get(key, 0) + 1
             if self._streak[key] != self.patience:
                 continue
-            message = f"at step {record['step']}: {what} for {self.patience} records in a row"
+            about = f"{self.label} " if self.label else ""
+            message = (f"{about}at step {record['step']}: {what} for {self.patience} records "
+                       "in a row")
             self.events.append((record["step"], key))
             if self.halt:
                 raise Collapsed(f"{message} (--halt-on-collapse)")

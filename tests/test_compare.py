@@ -111,6 +111,10 @@ def test_compare_writes_table_figures_and_raw_metrics(tmp_path, capsys):
     assert "from step 6 to step 9" in (out / "table.md").read_text()
     runs = json.loads((out / "per_seed.json").read_text())
     assert [e["step"] for e in runs["gan"]["evals"]] == [3, 6, 9]
+    # Another seed count is another run, said as such (and a train run's folder is not one).
+    more_seeds = [a if a != "2" else "3" for a in longer]
+    assert cli.main(["compare", *more_seeds, "--resume"]) == 2
+    assert "another config or seed count" in capsys.readouterr().err
 
 
 def test_drift_is_the_paired_change_of_the_seed_mean_over_the_last_third():

@@ -43,7 +43,7 @@ def test_the_monitor_warns_once_per_episode_after_its_patience():
                          "d_acc_fake": 0.5, "spread": 0.8}), (250, won), (300, won)]:
         monitor(record(step, **values))
     assert [s for s, _ in monitor.events] == [100, 300]
-    assert "at step 100: D tells real from fake almost perfectly" in said[0]
+    assert "at step 100: D wins: it tells real from fake almost perfectly" in said[0]
 
 
 def test_a_collapse_of_any_seed_is_seen_and_halt_stops():
@@ -58,3 +58,12 @@ def test_label_entropy_collapse_is_named():
     said = []
     health.Monitor(patience=1, warn=said.append)(record(7, label_entropy=0.1))
     assert "few classes" in said[0] and np.isfinite(0.1)
+
+
+def test_a_run_blowing_up_without_a_nan_is_named():
+    said = []
+    monitor = health.Monitor(patience=1, warn=said.append, label="nsgan")
+    monitor(record(4, d_loss=[4.8e30, 1.0], g_grad_norm=[0.0, 0.1], spread=[140.0, 1.0]))
+    text = "\n".join(said)
+    assert "nsgan at step 4" in text and "losses exploded (|loss| up to 4.8e+30" in text
+    assert "gradients are exactly zero" in text and "140 times wider" in text

@@ -83,6 +83,27 @@ def test_learning_rates_may_change_on_resume_and_the_change_is_recorded(tmp_path
                                                        "steps": [8, 12]}}
 
 
+def test_a_huge_learning_rate_stops_the_run_or_is_skipped(tmp_path):
+    """A learning rate of 1e38 makes D's logits infinite at step 2. "raise" stops there, naming
+    the losses, with nothing saved; "skip" undoes the step each time and stops after
+    --max-skips in a row; a learning rate of 1e30 diverges without a NaN, which the health
+    monitor names and --halt-on-collapse stops."""
+    from jaxgan import health, loop
+
+    huge = dataclasses.replace(TINY, d_lr=1e38, g_lr=1e38, steps=40)
+    with pytest.raises(loop.NonFiniteError, match=r"non-finite D's loss \(d_loss\), G's "
+                       r"loss \(g_loss\) at step 2: training diverged; no checkpoint"):
+        train(huge, tmp_path / "raise", progress=False)
+    assert not saved_steps(tmp_path / "raise" / "checkpoints")
+    with pytest.raises(loop.NonFiniteError, match="5 steps in a row undone"):
+        train(huge, tmp_path / "skip", progress=False, on_nonfinite="skip", max_skips=5)
+    (record,) = [json.loads(line) for line in (tmp_path / "skip" / "metrics.jsonl").open()]
+    assert record["step"] == 4 and record["skipped"] == 3 and np.isfinite(record["d_loss"])
+    with pytest.raises(health.Collapsed, match=r"at step 12: .* likely too high"):
+        train(dataclasses.replace(huge, d_lr=1e30, g_lr=1e30), tmp_path / "halt",
+              progress=False, halt_on_collapse=True)
+
+
 def test_a_start_that_saved_nothing_does_not_block_its_folder(tmp_path):
     """A run that fails before its first checkpoint (here a typo in --z-dist, found when the
     step is traced, after the folder was made) leaves no run: --resume says so, and the
