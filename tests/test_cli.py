@@ -75,9 +75,10 @@ def test_mnist_offline_without_data_dir_fails_fast_and_says_how(capsys, tmp_path
     assert "--data-dir" in err and "JAXGAN_DATA_DIR" in err
 
 
-def test_sample_writes_a_png_and_raw_npz(ring_run, tmp_path):
+def test_sample_writes_a_png_and_raw_npz(ring_run, tmp_path, capsys):
     png, npz = tmp_path / "s.png", tmp_path / "s.npz"
     assert cli.main(["sample", "--checkpoint", str(ring_run), "-n", "30", "--out", str(png)]) == 0
+    assert "(the run at step 10)" in capsys.readouterr().out  # which checkpoint drew them
     assert Image.open(png).size[0] > 100
     assert cli.main(["sample", "--checkpoint", str(ring_run), "-n", "30", "--out", str(npz)]) == 0
     x = np.load(npz)["x"]
@@ -97,6 +98,25 @@ def test_an_empty_interpolation_is_refused_not_ignored(ring_run, tmp_path, capsy
     assert "--interpolate needs at least 1 strip of at least 2 --points" in (
         capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_train_and_compare_refuse_each_others_folders(ring_run, tmp_path, capsys):
+    assert cli.main(["compare", "--steps", "2", "--seeds", "1", "--out", str(ring_run),
+                     "--resume", "--no-progress"]) == 2
+    assert "holds a training run (jaxgan train), not a comparison" in capsys.readouterr().err
+    (tmp_path / "table.md").write_text("| objective |")
+    assert cli.main(["train", "--dataset", "ring8", "--steps", "2", "--out", str(tmp_path),
+                     *TINY]) == 2
+    assert "holds a comparison (jaxgan compare), not a run" in capsys.readouterr().err
+
+
+def test_an_explicit_epochs_wins_over_a_mixtures_default_steps(monkeypatch):
+    trained = []
+    monkeypatch.setattr(cli.runs, "train", lambda cfg, out, **kw: trained.append(cfg))
+    cli.main(["train", "--dataset", "ring8", "--epochs", "2", "--no-progress"])
+    cli.main(["train", "--dataset", "ring8", "--epochs", "2", "--steps", "7", "--no-progress"])
+    cli.main(["train", "--dataset", "ring8", "--no-progress"])
+    assert [(c.epochs, c.steps) for c in trained] == [(2, None), (2, 7), (10, 35_000)]
 
 
 def test_resume_continues_with_the_saved_settings(ring_run):

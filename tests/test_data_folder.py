@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from damage import damage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -274,16 +275,6 @@ def test_bad_images_choices(tmp_path):
             cls(bad_images="ignore")
 
 
-def _damage(data: bytes, draw) -> bytes:
-    """``data`` cut at an arbitrary byte, or with 1 to 4 bytes overwritten."""
-    if draw(st.booleans()):
-        return data[:draw(st.integers(0, len(data) - 1))]
-    out = bytearray(data)
-    for _ in range(draw(st.integers(1, 4))):
-        out[draw(st.integers(0, len(out) - 1))] = draw(st.integers(0, 255))
-    return bytes(out)
-
-
 @pytest.mark.filterwarnings("ignore::UserWarning")  # damaged headers may convert or skip
 @settings(max_examples=100, deadline=None)
 @given(kind=st.sampled_from(sorted(_VALID)), data=st.data())
@@ -291,7 +282,7 @@ def test_fuzzed_image_is_read_or_is_a_dataset_error(tmp_path_factory, kind, data
     root = tmp_path_factory.mktemp("folder")
     (root / "a_good.png").write_bytes(_VALID["png"])
     damaged = root / f"b_damaged.{kind}"
-    damaged.write_bytes(_damage(_VALID[kind], data.draw))
+    damaged.write_bytes(damage(_VALID[kind], data.draw))
 
     # "fail": the folder opens or its error names the file; each read gives an image or an
     # error naming the file.

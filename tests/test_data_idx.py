@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from damage import damage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,16 +142,6 @@ _ARRAYS = [np.arange(3 * 4 * 5, dtype=np.uint8).reshape(3, 4, 5),
            np.array([[1, -2], [70000, 5]], np.int32)]
 
 
-def _damage(data: bytes, draw) -> bytes:
-    """``data`` cut at an arbitrary byte, or with 1 to 4 bytes overwritten."""
-    if draw(st.booleans()):
-        return data[:draw(st.integers(0, len(data) - 1))]
-    out = bytearray(data)
-    for _ in range(draw(st.integers(1, 4))):
-        out[draw(st.integers(0, len(out) - 1))] = draw(st.integers(0, 255))
-    return bytes(out)
-
-
 def _gzipped(data: bytes) -> bytes:
     # mtime=0: the same bytes every time, so that hypothesis can replay a failure.
     return gzip.compress(data, mtime=0)
@@ -162,7 +153,7 @@ def test_fuzzed_idx_file_reads_exactly_or_is_a_dataset_error(tmp_path_factory, w
     array = _ARRAYS[which]
     plain = _idx_bytes(array, _CODES[array.dtype])
     stored = _gzipped(plain) if gz else plain
-    damaged = _damage(stored, data.draw)
+    damaged = damage(stored, data.draw)
     path = tmp_path_factory.mktemp("idx") / "x-idx3-ubyte"
     path.write_bytes(damaged)
     try:
@@ -188,7 +179,7 @@ def test_fuzzed_split_loads_or_is_a_dataset_error(tmp_path_factory, labels_file,
     _write_split(d, 5, gz=gz)
     name = "train-labels-idx1-ubyte" if labels_file else "train-images-idx3-ubyte"
     path = d / (name + (".gz" if gz else ""))
-    path.write_bytes(_damage(path.read_bytes(), data.draw))
+    path.write_bytes(damage(path.read_bytes(), data.draw))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "partial": 5 of 60,000 images
