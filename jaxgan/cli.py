@@ -20,6 +20,7 @@ import tyro
 
 from jaxgan import (
     bench,
+    checkpoint,
     compare,
     configs,
     evaluate,
@@ -55,6 +56,7 @@ class TrainOptions:
       max_skips: with --on-nonfinite skip, stop after this many steps in a row were undone.
       halt_on_collapse: stop (exit 3) when D wins outright or G's samples collapse, instead
         of warning.
+      tensorboard: also write TensorBoard event files into --out (tensorboard --logdir runs/).
     """
 
     out: str | None = None
@@ -67,6 +69,7 @@ class TrainOptions:
     on_nonfinite: Literal["raise", "skip"] = "raise"
     max_skips: int = 10
     halt_on_collapse: bool = False
+    tensorboard: bool = True
 
 
 CONFIG_HELP = (
@@ -103,7 +106,7 @@ def run_config(defaults, argv: list[str], *, prog: str = "jaxgan train",
     runs.train(cfg, out, resume=opts.resume, progress=opts.progress, devices=opts.devices,
                checkpoint_every=opts.checkpoint_every, keep_checkpoints=opts.keep_checkpoints,
                on_nonfinite=opts.on_nonfinite, max_skips=opts.max_skips,
-               halt_on_collapse=opts.halt_on_collapse)
+               halt_on_collapse=opts.halt_on_collapse, tensorboard_events=opts.tensorboard)
     if not mesh.is_primary():
         return 0
     figure = "test_error.png" if type(cfg).method == "ssl" else "loss_curve.png"
@@ -224,6 +227,8 @@ class CompareOptions:
         (stop, naming the objective's seed, step and quantity) or skip (that seed undoes
         the step; skips are counted per seed).
       max_skips: with --on-nonfinite skip, stop after this many steps in a row undone.
+      tensorboard: also write TensorBoard event files, one folder per objective under
+        --out/tensorboard, one curve per seed.
     """
 
     out: str | None = None
@@ -234,6 +239,7 @@ class CompareOptions:
     devices: int | None = None
     on_nonfinite: Literal["raise", "skip"] = "raise"
     max_skips: int = 10
+    tensorboard: bool = True
 
 
 def _compare(argv: list[str]) -> None:
@@ -260,7 +266,7 @@ def _compare(argv: list[str]) -> None:
     compare.run_compare(
         cc, out, base=base, progress=opts.progress, command=compare.command_line(argv),
         resume=opts.resume, devices=opts.devices, on_nonfinite=opts.on_nonfinite,
-        max_skips=opts.max_skips,
+        max_skips=opts.max_skips, tensorboard_events=opts.tensorboard,
     )
     print(Path(out, "table.md").read_text())
     print(f"jaxgan: wrote {out}/table.md, table.csv, samples.png, loss_curves.png, per_seed.json")
@@ -320,9 +326,12 @@ COMMANDS = {"train": _train, "sample": _sample, "eval": _eval, "compare": _compa
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        print(f"jaxgan {checkpoint.jaxgan_version()}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(
-            "usage: jaxgan {" + ",".join(COMMANDS) + "} [--help] ...\n\n"
+            "usage: jaxgan {" + ",".join(COMMANDS) + "} [--help] ...  |  jaxgan --version\n\n"
             "  train   train a GAN, GLO or the K+1 GAN (jaxgan train --help for every flag)\n"
             "  sample  write samples of a trained run as a PNG grid or an .npz\n"
             "  eval    score a run or an .npz of samples (FID, KID, score, P/R; mode metrics)\n"

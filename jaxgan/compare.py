@@ -31,7 +31,7 @@ import numpy as np
 from matplotlib.ticker import EngFormatter
 from tqdm.auto import tqdm
 
-from jaxgan import configs, guard, health, loop, mesh, plots
+from jaxgan import configs, guard, health, loop, mesh, plots, tensorboard
 from jaxgan.checkpoint import Checkpointer, CheckpointError
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.methods.gan import generate, score_samples
@@ -209,7 +209,7 @@ def seeds_vmapped(cfg: configs.TrainConfig) -> bool:
 def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_every: int,
                 eval_every: int, evaluate, bar=None, checkpoint: Checkpointer | None = None,
                 devices: int | None = None, on_nonfinite: str = "raise", max_skips: int = 10,
-                label: str = ""):
+                label: str = "", board: tensorboard.Board | None = None):
     """Trains seeds ``0..seeds-1`` of one config together, through the one host loop
     (`jaxgan.loop.run`: the same logging, non-finite stop and checkpoint cadence as a run).
 
@@ -225,7 +225,8 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
 
     ``on_nonfinite``, ``max_skips``: as for a run (`jaxgan.runs.train`), seed by seed: under
     "raise" the first seed that diverges stops the comparison, naming it; under "skip" each
-    seed undoes its own bad steps. GAN health warnings (`jaxgan.health`) name ``label``.
+    seed undoes its own bad steps. GAN health warnings (`jaxgan.health`) name ``label``;
+    ``board`` receives the records and evaluations, one curve per seed.
 
     Returns:
       ``(stacked final state, networks, loss records, evaluation records, seconds)``.
@@ -290,6 +291,10 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
         done = min(epoch * interval, steps)
         stacked = as_stack(state) if as_stack else state
         evals.append({"step": done, "metrics": evaluate(nets, stacked, cfg)})
+        if board is not None:
+            per_seed = evals[-1]["metrics"]
+            board.record({"step": done, **{f"eval/{k}": [m[k] for m in per_seed]
+                                           for k in scalar_keys(per_seed[0])}})
         # Up to the last evaluation, which is what a checkpoint records: a finished run
         # read back reports the same seconds as the run did.
         seconds = before + time.perf_counter() - t0
@@ -303,7 +308,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
         start=start, total_steps=steps, steps_per_epoch=interval, checkpointer=checkpoint,
         on_epoch=on_epoch, log_every=log_every,
         # Wall-clock time restarts with a resumed loop; the per-seed losses are what compare.
-        on_record=lambda r: (monitor(r),
+        on_record=lambda r: (monitor(r), board is not None and board.record(r),
                              losses.append({k: v for k, v in r.items() if k != "time"})),
         meta=lambda done: {"config": config, "seeds": seeds, "step": done, "losses": losses,
                            "evals": evals, "seconds": seconds},
@@ -341,7 +346,7 @@ def make_evaluator(dataset: str, data_dir: str | None):
 def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig | None = None,
                 progress: bool = True, command: str | None = None, resume: bool = False,
                 devices: int | None = None, on_nonfinite: str = "raise",
-                max_skips: int = 10) -> dict:
+                max_skips: int = 10, tensorboard_events: bool = True) -> dict:
     """Runs every objective for every seed; writes the table, figures and raw metrics.
 
     ``devices``: how many devices the seeds are split over (`train_seeds`; default: as
@@ -373,12 +378,18 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
     with tqdm(total=len(cfgs) * cc.steps, disable=not progress, dynamic_ncols=True) as bar:
         for entry, cfg in zip(entries, cfgs):
             bar.set_description(f"{entry} x{cc.seeds} seeds")
-            state, nets, losses, evals, seconds = train_seeds(
-                cfg, data, cc.seeds, cc.steps, log_every=cc.log_every,
-                eval_every=cc.eval_every, evaluate=evaluate, bar=bar,
-                checkpoint=Checkpointer(out / "checkpoints" / _folder_name(entry)),
-                devices=devices, on_nonfinite=on_nonfinite, max_skips=max_skips, label=entry,
-            )
+            checkpoint = Checkpointer(out / "checkpoints" / _folder_name(entry))
+            board = tensorboard.Board(
+                out / "tensorboard" / _folder_name(entry), enabled=tensorboard_events,
+                resumed_at=checkpoint.latest_step())
+            try:
+                state, nets, losses, evals, seconds = train_seeds(
+                    cfg, data, cc.seeds, cc.steps, log_every=cc.log_every,
+                    eval_every=cc.eval_every, evaluate=evaluate, bar=bar,
+                    checkpoint=checkpoint, devices=devices, on_nonfinite=on_nonfinite,
+                    max_skips=max_skips, label=entry, board=board)
+            finally:
+                board.close()
             z = sample_z(jax.random.PRNGKey(7), (MIXTURE_EVAL_SAMPLES if data.is_mixture else 64, nets.z_dim), cfg.z_dist)
             y = (np.arange(len(z)) % nets.num_classes) if nets.conditional else None
             samples[entry] = np.asarray(make_sampler(nets)(_unstack(state, 0), z, y))

@@ -14,7 +14,7 @@ from typing import Callable
 
 import jax
 
-from jaxgan import losses
+from jaxgan import losses, plugins
 
 Array = jax.Array
 
@@ -147,12 +147,56 @@ OBJECTIVES: dict[str, Objective] = {
 
 
 def get_objective(name: str) -> Objective:
-    """Looks an objective up by name; an unknown name lists the valid ones."""
-    try:
+    """Looks an objective up by registry name or import path (``module:attribute``, a user's
+    own `Objective`: `jaxgan.plugins`); an unknown name lists the valid ones."""
+    if name in OBJECTIVES:
         return OBJECTIVES[name]
-    except KeyError:
-        valid = ", ".join(sorted(OBJECTIVES))
-        raise ValueError(f"unknown objective {name!r}; valid objectives: {valid}") from None
+    if plugins.is_path(name):
+        return check_objective(plugins.load(name, "objective"), name)
+    valid = ", ".join(sorted(OBJECTIVES))
+    raise ValueError(f"unknown objective {name!r}; valid objectives: {valid}, or your own as "
+                     "module:attribute")
+
+
+def register(objective: Objective, *, replace: bool = False) -> Objective:
+    """Adds ``objective`` to the registry under its name, so configs, ``jaxgan train
+    --objective NAME`` (in a process that registered it) and `jaxgan.compare` find it; returns
+    it. A built-in name is refused unless ``replace``.
+
+    Example::
+
+        import jax, jaxgan.objectives as jo
+        hinge2 = jo.Objective("hinge2", d_loss=lambda r, f: jax.nn.relu(1 - r) + jax.nn.relu(1 + f),
+                              g_loss=lambda f: -f, summary="hinge again", reference="me",
+                              sigmoid_output=False)
+        jo.register(hinge2)
+    """
+    check_objective(objective, objective.name if isinstance(objective, Objective) else "?")
+    if objective.name in OBJECTIVES and not replace:
+        raise ValueError(f"objective {objective.name!r} is already registered; pass "
+                         "replace=True to replace it")
+    OBJECTIVES[objective.name] = objective
+    return objective
+
+
+def check_objective(objective, where: str) -> Objective:
+    """``objective`` if it is an `Objective` whose losses map logits of shape (N,) to
+    per-example losses of shape (N,); else a ValueError saying what is wrong."""
+    if not isinstance(objective, Objective):
+        raise ValueError(f"objective {where!r} is a {type(objective).__name__}, not a "
+                         "jaxgan.objectives.Objective (d_loss, g_loss, summary, reference)")
+    logits = jax.numpy.linspace(-2.0, 2.0, 4)
+    for loss, args in (("d_loss", (logits, -logits)), ("g_loss", (logits,))):
+        try:
+            out = jax.eval_shape(getattr(objective, loss), *args)
+        except Exception as e:  # noqa: BLE001 - the user's function: say which failed
+            raise ValueError(f"objective {where!r}: {loss} fails on logits of shape (4,): "
+                             f"{type(e).__name__}: {e}") from None
+        if getattr(out, "shape", None) != (4,):
+            raise ValueError(f"objective {where!r}: {loss} must give one loss per example "
+                             f"(shape (4,) for logits of shape (4,)), got "
+                             f"{getattr(out, 'shape', type(out).__name__)}")
+    return objective
 
 
 def resolve(cfg) -> tuple[Objective, int, str]:

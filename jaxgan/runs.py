@@ -12,6 +12,7 @@ What a run writes in its folder (``--out``):
   loss_curve.png (or test_error.png)   curves of metrics.jsonl
   checkpoints/        Orbax checkpoints of the whole state, at every epoch's end (and every
                       ``checkpoint_every`` steps), the last ``keep_checkpoints`` kept
+  events.out.tfevents.*   the records and sample grids for TensorBoard
   resumes.jsonl       one line per ``--resume`` that changed a setting: the step, and each
                       changed setting as [before, after]
 and what the method adds (GLO: ``pca.npz``, ``reconstructions.png``).
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan import configs, guard, health, loop, mesh, methods, plots
+from jaxgan import configs, guard, health, loop, mesh, methods, plots, tensorboard
 from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.methods.base import Run
 
@@ -105,7 +106,7 @@ def _truncate_records(path: Path, step: int) -> None:
 def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, data=None,
           devices: int | None = None, checkpoint_every: int | None = None,
           keep_checkpoints: int = 2, on_nonfinite: str = "raise", max_skips: int = 10,
-          halt_on_collapse: bool = False):
+          halt_on_collapse: bool = False, tensorboard_events: bool = True):
     """Trains ``cfg`` (any method's config) into ``out``; with ``resume`` continues from its
     latest checkpoint, bit for bit (data and noise are indexed by the step), also after a
     SIGKILL: what was written after that checkpoint is written again.
@@ -122,6 +123,8 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
     kept; ``on_nonfinite``: "raise" stops at the first non-finite loss, gradient or
     parameter, "skip" undoes such steps and stops after ``max_skips`` in a row;
     ``halt_on_collapse`` stops a run whose D has won or whose G collapsed (else a warning).
+    ``tensorboard_events``: also write every record and sample grid as TensorBoard events
+    into ``out`` (`jaxgan.tensorboard`).
     Returns the finished `Run`.
     """
     method = methods.for_config(cfg)
@@ -175,9 +178,26 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
         total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
         hook = method.start(cfg, nets, data, files, progress)
 
+        board = tensorboard.Board(files, enabled=tensorboard_events and mesh.is_primary(),
+                                  resumed_at=int(state.step) if resume else None)
+        scratch.callback(board.close)
+        monitor = health.Monitor(
+            halt=halt_on_collapse, quiet=not mesh.is_primary(),
+            # The K+1 GAN's G learns by feature matching, not by fooling D: its D is meant
+            # to win (accuracies of 0.97 to 0.998 in healthy runs).
+            d_wins=None if method.name == "ssl" else health.Monitor.d_wins)
+
+        def on_record(record):
+            monitor(record)
+            board.record(record)
+
         def on_epoch(state, epoch):
             # From this process's copy of the replicated state, on one device.
-            return hook(place.local(state), epoch)
+            extra = hook(place.local(state), epoch)
+            step = int(state.step)
+            board.record({"step": step, **(extra or {})})
+            board.image("samples", files / "samples.png", step)
+            return extra
 
         batches = method.batches(cfg, nets, data, per_step, int(state.step),
                                  mesh.process_shard())
@@ -186,11 +206,7 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
             steps_per_epoch=steps_per_epoch, out_dir=files, checkpointer=ckpt,
             checkpoint_every=checkpoint_every,
             on_epoch=on_epoch if mesh.is_primary() else None,
-            on_record=health.Monitor(
-                halt=halt_on_collapse, quiet=not mesh.is_primary(),
-                # The K+1 GAN's G learns by feature matching, not by fooling D: its D is
-                # meant to win (accuracies of 0.97 to 0.998 in healthy runs).
-                d_wins=None if method.name == "ssl" else health.Monitor.d_wins),
+            on_record=on_record,
             log_every=cfg.log_every, meta={"config": json.loads(cfg.to_json())},
             pending=pending, max_skips=max_skips if on_nonfinite == "skip" else None,
             desc=method.title(cfg), progress=progress, put=place.put_batch,

@@ -194,3 +194,10 @@ def test_a_diverged_run_exits_3_and_a_bug_shows_its_traceback(monkeypatch, capsy
     monkeypatch.setitem(cli.COMMANDS, "train", bug)
     with pytest.raises(TypeError, match="a bug"):
         cli.main(["train"])
+
+
+def test_version(capsys):
+    from importlib.metadata import version
+
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"jaxgan {version('jaxgan')}"

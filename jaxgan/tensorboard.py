@@ -1,0 +1,58 @@
+"""TensorBoard event files beside ``metrics.jsonl``: every record as scalars, every epoch's
+sample grid as an image, written with tensorboardX (no TensorFlow needed).
+
+``tensorboard --logdir runs/`` then shows every run (and each entry of a comparison, one
+curve per seed) side by side; ``metrics.jsonl`` stays the record jaxgan itself reads.
+"""
+
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+_NOT_SCALARS = {"step", "time", "epoch", "elapsed"}
+
+
+class Board:
+    """Writes records and images of one run into ``folder`` (nothing if not ``enabled``).
+
+    ``resumed_at``: the step a resumed run continues from; TensorBoard then drops what the
+    interrupted run wrote after it (written again, the same, by the resumed run).
+    """
+
+    def __init__(self, folder: str | Path, enabled: bool = True, resumed_at: int | None = None):
+        self.writer = None
+        if enabled:
+            from tensorboardX import SummaryWriter  # imported only when used
+
+            self.writer = SummaryWriter(str(folder), flush_secs=30, purge_step=resumed_at)
+
+    def record(self, record: dict) -> None:
+        """A metrics record (`jaxgan.loop`): each number as a scalar at ``record["step"]``; a
+        list (one value per seed of a comparison) as ``name/seed_i``."""
+        if self.writer is None:
+            return
+        step = int(record["step"])
+        for key, value in record.items():
+            if key in _NOT_SCALARS or value is None:
+                continue
+            if isinstance(value, list) and all(isinstance(v, numbers.Number) for v in value):
+                for i, v in enumerate(value):
+                    self.writer.add_scalar(f"{key}/seed_{i}", float(v), step)
+            elif isinstance(value, numbers.Number) and not isinstance(value, bool):
+                self.writer.add_scalar(key, float(value), step)
+
+    def image(self, tag: str, path: str | Path, step: int) -> None:
+        """A PNG the run wrote (its sample grid) as an image at ``step``."""
+        if self.writer is None or not Path(path).exists():
+            return
+        with Image.open(path) as img:
+            pixels = np.asarray(img.convert("RGB"))
+        self.writer.add_image(tag, pixels, step, dataformats="HWC")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,73 @@
+"""A user's own objective by import path: found, checked, trained and compared beside the
+built-in ones; every way the path can be wrong is a message that says so."""
+
+import json
+import sys
+import textwrap
+
+import pytest
+
+from jaxgan import cli, objectives
+
+MODULE = textwrap.dedent('''
+    import jax
+    import jax.numpy as jnp
+    from jaxgan.objectives import Objective
+
+    def _d(real, fake):  # relativistic average GAN (Jolicoeur-Martineau 2018)
+        return (jax.nn.softplus(-(real - jnp.mean(fake))) + jax.nn.softplus(fake - jnp.mean(real)))
+
+    def _g(fake):
+        return jax.nn.softplus(-fake)
+
+    rel = Objective("rel", _d, _g, "relativistic average (G side simplified)", "a test")
+    not_an_objective = 3
+    wrong_shape = Objective("ws", lambda r, f: jnp.mean(r - f), _g, "scalar D loss", "a test")
+''')
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "my_losses.py").write_text(MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_losses"
+    sys.modules.pop("my_losses", None)
+
+
+def test_an_objective_is_found_by_import_path(user_module):
+    objective = objectives.get_objective(f"{user_module}:rel")
+    assert objective.name == "rel" and objective.summary.startswith("relativistic")
+
+
+@pytest.mark.parametrize("path, said", [
+    ("no_such_module:rel", "module 'no_such_module' does not import"),
+    ("my_losses:nope", "module 'my_losses' has no 'nope'"),
+    ("my_losses:not_an_objective", "is a int, not a jaxgan.objectives.Objective"),
+    ("my_losses:wrong_shape", "d_loss must give one loss per example (shape (4,) for logits "
+     "of shape (4,)), got ()"),
+    ("my_losses:", "expected module:attribute"),
+])
+def test_a_wrong_path_says_what_is_wrong(user_module, path, said):
+    with pytest.raises(ValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        objectives.get_objective(path)
+
+
+def test_register_adds_a_name_and_refuses_to_shadow_a_built_in(user_module):
+    rel = objectives.get_objective(f"{user_module}:rel")
+    try:
+        assert objectives.register(rel) is rel and objectives.get_objective("rel") is rel
+        with pytest.raises(ValueError, match="already registered"):
+            objectives.register(rel)
+    finally:
+        objectives.OBJECTIVES.pop("rel", None)
+
+
+def test_compare_runs_a_users_objective_beside_a_built_in_one(user_module, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", "--objectives", f"nsgan,{user_module}:rel", "--seeds", "1",
+                     "--steps", "4", "--log-every", "2", "--set", "hidden=16",
+                     "--set", "z_dim=4", "--set", "batch_size=32", "--out", str(out),
+                     "--no-progress"]) == 0
+    assert f"| {user_module}:rel |" in capsys.readouterr().out
+    assert set(json.loads((out / "per_seed.json").read_text())) >= {
+        "nsgan", f"{user_module}:rel"}
