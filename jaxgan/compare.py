@@ -29,7 +29,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from matplotlib.ticker import EngFormatter
-from tqdm.auto import tqdm
 
 from jaxgan import configs, guard, health, loop, mesh, plots, tensorboard
 from jaxgan.checkpoint import Checkpointer, CheckpointError
@@ -38,6 +37,7 @@ from jaxgan.methods.gan import generate, score_samples
 from jaxgan.nets.build import MLP_ARCHS
 from jaxgan.noise import sample_z
 from jaxgan.objectives import get_objective
+from jaxgan.progress import bar as progress_bar
 from jaxgan.state import init_state
 from jaxgan.step import make_sampler, make_step
 
@@ -375,7 +375,7 @@ def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig
     evaluate = make_evaluator(cc.dataset, cc.data_dir)
     results = {"config": dataclasses.asdict(cc), "base": json.loads(base.to_json()), "runs": {}}
     samples = {}
-    with tqdm(total=len(cfgs) * cc.steps, disable=not progress, dynamic_ncols=True) as bar:
+    with progress_bar(total=len(cfgs) * cc.steps, enabled=progress) as bar:
         for entry, cfg in zip(entries, cfgs):
             bar.set_description(f"{entry} x{cc.seeds} seeds")
             checkpoint = Checkpointer(out / "checkpoints" / _folder_name(entry))

@@ -109,7 +109,8 @@ class TrainConfig:
         naming it) or 'skip' (leave it out, counted).
       arch: ``mlp`` (2-D points), ``pacgan_mlp`` (PacGAN's fixed 2-D networks; ``hidden``,
         ``depth``, ``activation`` are the ``mlp``'s), ``lsgan_mnist``, ``dcgan`` or
-        ``cgan_mlp`` (the user's cGAN MLPs on flattened images).
+        ``cgan_mlp`` (the user's cGAN MLPs on flattened images), or your own pair as
+        ``module:Generator,Discriminator`` (`jaxgan.nets.build.plugin_pair`).
       conditional: G(z, y) and D(x, y) with learned label embeddings (Mirza & Osindero 2014).
       embed_dim: size of the label embedding.
       dropout: D's dropout rate (``cgan_mlp`` only).

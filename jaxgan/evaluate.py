@@ -16,8 +16,13 @@ import numpy as np
 from jaxgan.configs import MIXTURES
 from jaxgan.data import load_dataset, mixtures
 from jaxgan.metrics import (
-    evaluate_features, frechet_distance, get_evaluator, mode_metrics, reference_anchors,
+    evaluate_features,
+    frechet_distance,
+    get_evaluator,
+    mode_metrics,
+    reference_anchors,
 )
+from jaxgan.progress import bar as progress_bar
 
 IMAGE_METRICS = ("fid", "kid_mean", "kid_std", "score", "precision", "recall", "class_entropy")
 MODE_METRICS = ("modes_covered", "high_quality", "reverse_kl")
@@ -59,20 +64,27 @@ def score_images(
     for, also the conditional accuracy and (``per_class``) the scores of each class (see
     `per_class_scores`)."""
     ev, (x_train, y_train), (x_test, y_test) = evaluator_for(dataset, data_dir, progress=progress)
-    rng = np.random.default_rng(seed)
-    real = x_train[rng.choice(len(x_train), min(len(samples), len(x_train)), replace=False)]
-    # The samples' features serve the overall and the per-class scores: computed once.
-    feats, probs = ev.features_and_probs(samples)
-    real_feats, _ = ev.features_and_probs(real)
-    metrics = evaluate_features(feats, probs, real_feats, fake_labels=labels)
-    out = {"samples": {k: float(v) for k, v in metrics.items()}}
-    out["evaluator_test_accuracy"] = float(ev.test_accuracy)
-    if labels is not None and per_class:
-        out["per_class"] = per_class_scores(ev, feats, probs, labels, (x_train, y_train),
-                                            (x_test, y_test))
-    if anchors:
-        for name, values in reference_anchors(ev, x_train, x_test, n=len(samples), seed=seed).items():
-            out[name] = {k: float(v) for k, v in values.items()}
+    stages = 1 + (labels is not None and per_class) + anchors
+    with progress_bar(total=stages, desc=f"scoring {len(samples):,} samples",
+                      enabled=progress, leave=False) as bar:
+        rng = np.random.default_rng(seed)
+        real = x_train[rng.choice(len(x_train), min(len(samples), len(x_train)), replace=False)]
+        # The samples' features serve the overall and the per-class scores: computed once.
+        feats, probs = ev.features_and_probs(samples)
+        real_feats, _ = ev.features_and_probs(real)
+        metrics = evaluate_features(feats, probs, real_feats, fake_labels=labels)
+        out = {"samples": {k: float(v) for k, v in metrics.items()}}
+        out["evaluator_test_accuracy"] = float(ev.test_accuracy)
+        bar.update(1)
+        if labels is not None and per_class:
+            out["per_class"] = per_class_scores(ev, feats, probs, labels, (x_train, y_train),
+                                                (x_test, y_test))
+            bar.update(1)
+        if anchors:  # real test data and noise, scored the same way
+            for name, values in reference_anchors(ev, x_train, x_test, n=len(samples),
+                                                  seed=seed).items():
+                out[name] = {k: float(v) for k, v in values.items()}
+            bar.update(1)
     return out
 
 

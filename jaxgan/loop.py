@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from jaxgan import guard
 from jaxgan.checkpoint import Checkpointer
+from jaxgan.progress import bar as progress_bar
 
 
 class NonFiniteError(FloatingPointError):
@@ -238,8 +239,7 @@ def run(
         log = open(Path(out_dir) / "metrics.jsonl", "a")
     own_bar = bar is None
     if own_bar:
-        bar = tqdm(total=total_steps, initial=start, desc=desc, disable=not progress,
-                   dynamic_ncols=True)
+        bar = progress_bar(total=total_steps, initial=start, desc=desc, enabled=progress)
 
     def write(record: dict):
         if log is not None:

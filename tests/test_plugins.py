@@ -71,3 +71,65 @@ def test_compare_runs_a_users_objective_beside_a_built_in_one(user_module, tmp_p
     assert f"| {user_module}:rel |" in capsys.readouterr().out
     assert set(json.loads((out / "per_seed.json").read_text())) >= {
         "nsgan", f"{user_module}:rel"}
+
+
+NETS = textwrap.dedent('''
+    import math
+    from flax import nnx
+
+    class G(nnx.Module):
+        def __init__(self, z_dim, out_shape, rngs):
+            self.out = nnx.Linear(z_dim, math.prod(out_shape), rngs=rngs)
+            self.shape = tuple(out_shape)
+
+        def __call__(self, z):
+            return nnx.tanh(self.out(z)).reshape(z.shape[0], *self.shape)
+
+    class D(nnx.Module):
+        def __init__(self, in_shape, rngs):
+            self.hidden = nnx.Linear(math.prod(in_shape), 16, rngs=rngs)
+            self.out = nnx.Linear(16, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.out(nnx.relu(self.hidden(x.reshape(x.shape[0], -1))))[:, 0]
+
+    class TwoLogits(D):
+        def __call__(self, x):
+            return self.out(nnx.relu(self.hidden(x.reshape(x.shape[0], -1))))
+
+    class NoRngs(nnx.Module):
+        def __init__(self, in_shape):
+            pass
+''')
+
+
+@pytest.fixture
+def user_nets(tmp_path, monkeypatch):
+    (tmp_path / "my_nets.py").write_text(NETS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_nets"
+    sys.modules.pop("my_nets", None)
+
+
+def test_a_users_networks_train_sample_and_resume(user_nets, tmp_path, capsys):
+    flags = ["train", "--dataset", "ring8", "--arch", f"{user_nets}:G,D", "--z-dim", "4",
+             "--batch-size", "32", "--log-every", "2", "--num-samples", "50", "--no-progress"]
+    out = tmp_path / "run"
+    assert cli.main([*flags, "--steps", "4", "--out", str(out)]) == 0
+    assert cli.main([*flags, "--steps", "6", "--out", str(out), "--resume"]) == 0
+    assert cli.main(["sample", "--checkpoint", str(out), "--out", str(tmp_path / "s.png")]) == 0
+    assert "(the run at step 6)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arch, said", [
+    ("my_nets:G", "expected module:Generator,Discriminator"),
+    ("my_nets:G,TwoLogits", "the Discriminator maps 2 examples to (2, 1); one logit per "
+     "example, (2,), was expected"),
+    ("my_nets:G,NoRngs", "build as Generator(z_dim=, out_shape=, rngs=) and "
+     "Discriminator(in_shape=, rngs=)"),
+    ("my_nets:G,Nope", "module 'my_nets' has no 'Nope'"),
+])
+def test_wrong_networks_say_what_is_wrong(user_nets, arch, said, tmp_path, capsys):
+    assert cli.main(["train", "--dataset", "ring8", "--arch", arch, "--steps", "2",
+                     "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert said in capsys.readouterr().err

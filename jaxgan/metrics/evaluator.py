@@ -38,12 +38,12 @@ import jax.scipy.ndimage
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
 
 from jaxgan.metrics.frechet import frechet_distance
 from jaxgan.metrics.kid import kid
 from jaxgan.metrics.precision_recall import precision_recall
 from jaxgan.metrics.score import class_entropy, classifier_score, conditional_accuracy
+from jaxgan.progress import bar as progress_bar
 
 # Bump whenever the network, the preprocessing or the file layout changes: old cache files
 # then no longer match and are retrained.
@@ -276,8 +276,8 @@ def train_evaluator(name: str, x_train, y_train, *, num_classes: int | None = No
     x_dev, y_dev = jnp.asarray(x), jnp.asarray(y)
     rng = np.random.default_rng(config.seed)
     t0 = time.perf_counter()
-    bar = tqdm(total=total, desc=f"training {name} evaluator", disable=not progress,
-               leave=False)
+    bar = progress_bar(total=total, desc=f"training {name} evaluator", enabled=progress,
+                       leave=False)
     prev_loss = None
     for _ in range(config.epochs):
         perm = rng.permutation(n)[:steps_per_epoch * bs].reshape(steps_per_epoch, bs)

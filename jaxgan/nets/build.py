@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxgan import plugins
 from jaxgan.configs import Techniques
 from jaxgan.nets import conditional as cond
 from jaxgan.nets import techniques as tn
 from jaxgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.nets.layers import Upsample2x
 from jaxgan.nets.lsgan import LSGANMnistDiscriminator, LSGANMnistGenerator
-from jaxgan.nets.mlp import MaxoutDiscriminator, MLPDiscriminator, MLPGenerator, PacGANGenerator
+from jaxgan.nets.mlp import (
+    MaxoutDiscriminator,
+    MLPDiscriminator,
+    MLPGenerator,
+    PacGANGenerator,
+)
 from jaxgan.noise import sample_z
 
 # Compute dtypes of `TrainConfig.precision`. Parameters, Adam's moments and batch-norm
@@ -47,8 +54,10 @@ def build_networks(
     applied to the pair (`apply_network_techniques`). ``d_norm`` is the DCGAN D's
     normalisation, resolved from the config and the objective by the caller.
     """
-    if cfg.arch not in ARCHS:  # before the shape checks, whose advice assumes a known arch
-        raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}")
+    if cfg.arch not in ARCHS and not plugins.is_path(cfg.arch):
+        # Before the shape checks, whose advice assumes a known arch.
+        raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHS)}, or your own "
+                         "as module:Generator,Discriminator")
     precision = getattr(cfg, "precision", "fp32")
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
@@ -113,6 +122,11 @@ def apply_network_techniques(
 
 
 def _build_conditional(cfg, example_shape, rngs, num_classes, d_norm):
+    if plugins.is_path(cfg.arch):
+        if cfg.conditional:
+            raise ValueError(f"--arch {cfg.arch}: your own networks train unconditionally; "
+                             "--conditional needs a built-in arch (cgan_mlp, dcgan, mlp)")
+        return plugin_pair(cfg.arch, cfg.z_dim, tuple(example_shape), rngs)
     if not cfg.conditional:
         return _build_pair(cfg, cfg.z_dim, example_shape, 0, rngs, d_norm)
     if not num_classes:
@@ -131,6 +145,47 @@ def _build_conditional(cfg, example_shape, rngs, num_classes, d_norm):
     return cond.ConditionalGenerator(g, **kw), cond.ConditionalDiscriminator(
         d, as_channels=cfg.arch == "dcgan", **kw
     )
+
+
+def plugin_pair(arch: str, z_dim: int, example_shape: tuple[int, ...], rngs: nnx.Rngs):
+    """A user's own pair, ``--arch module:Generator,Discriminator``: NNX modules built as
+    ``Generator(z_dim=, out_shape=, rngs=)`` and ``Discriminator(in_shape=, rngs=)``, where
+    G maps latents ``(N, z_dim)`` to examples ``(N, *out_shape)`` and D maps examples to one
+    logit each, ``(N,)``; checked on a batch of two, with an error saying what differs."""
+    module, _, names = arch.partition(":")
+    parts = names.split(",")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"--arch {arch!r}: expected module:Generator,Discriminator")
+    g_cls, d_cls = (plugins.load(f"{module}:{name}", "arch") for name in parts)
+    try:
+        g = g_cls(z_dim=z_dim, out_shape=example_shape, rngs=rngs)
+        d = d_cls(in_shape=example_shape, rngs=rngs)
+    except TypeError as e:
+        raise ValueError(f"--arch {arch!r}: build as Generator(z_dim=, out_shape=, rngs=) and "
+                         f"Discriminator(in_shape=, rngs=): {e}") from None
+    for net, role in ((g, "Generator"), (d, "Discriminator")):
+        if not isinstance(net, nnx.Module):
+            raise ValueError(f"--arch {arch!r}: the {role} is a {type(net).__name__}, not a "
+                             "flax.nnx.Module")
+    # jaxgan reads these from G (the latent size of the noise, the shape of a figure).
+    g.z_dim, g.out_shape = z_dim, example_shape
+    x = _output_shape(g, jax.ShapeDtypeStruct((2, z_dim), jnp.float32))
+    if x.shape != (2, *example_shape):
+        raise ValueError(f"--arch {arch!r}: the Generator maps latents (2, {z_dim}) to "
+                         f"{x.shape}; the data's examples are {example_shape}, so (2, "
+                         f"{', '.join(map(str, example_shape))}) was expected")
+    logits = _output_shape(d, jax.ShapeDtypeStruct((2, *example_shape), jnp.float32))
+    if logits.shape != (2,):
+        raise ValueError(f"--arch {arch!r}: the Discriminator maps 2 examples to "
+                         f"{logits.shape}; one logit per example, (2,), was expected")
+    return g, d
+
+
+def _output_shape(module: nnx.Module, x: jax.ShapeDtypeStruct):
+    # Traced on a copy of its state: calling the module itself would advance its batch-norm
+    # statistics and its random streams before training starts.
+    graph, state = nnx.split(module)
+    return jax.eval_shape(lambda st, a: nnx.merge(graph, st)(a), state, x)
 
 
 def _build_pair(cfg, z_dim: int, example_shape: tuple[int, ...], extra_in: int, rngs, d_norm):
