@@ -250,9 +250,11 @@ def run(
         # Fetches window[checked:n] and stops on a non-finite quantity, before any record or
         # checkpoint holds it.
         nonlocal checked, undone_run
-        for i in range(checked, n):
-            step, m = window[i]
-            window[i] = (step, _host(m))
+        # One transfer for the lot (already computed: they are a step behind or more).
+        fetched = jax.device_get([m for _, m in window[checked:n]])
+        for i, m in zip(range(checked, n), fetched):
+            step = window[i][0]
+            window[i] = (step, {k: np.asarray(v) for k, v in m.items()})
             try:
                 _check([window[i][1]], [step])
             except NonFiniteError as e:
