@@ -28,7 +28,10 @@ class Board:
         if enabled:
             from tensorboardX import SummaryWriter  # imported only when used
 
-            self.writer = SummaryWriter(str(folder), flush_secs=30, purge_step=resumed_at)
+            # TensorBoard hides events at or after purge_step: the resumed run's first step
+            # is the one after its checkpoint's.
+            purge = None if resumed_at is None else resumed_at + 1
+            self.writer = SummaryWriter(str(folder), flush_secs=30, purge_step=purge)
 
     def record(self, record: dict) -> None:
         """A metrics record (`jaxgan.loop`): each number as a scalar at ``record["step"]``; a

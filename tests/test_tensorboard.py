@@ -49,3 +49,17 @@ def test_a_comparison_writes_one_curve_per_seed_and_objective(tmp_path):
     for entry in ("gan", "lsgan"):
         tags = set(read(out / "tensorboard" / entry).Tags()["scalars"])
         assert {"d_loss/seed_0", "d_loss/seed_1", "eval/modes_covered/seed_1"} <= tags
+
+
+def test_a_run_resumed_after_a_kill_shows_each_step_once(tmp_path):
+    """Killed after writing the records of steps 5-8 but before their checkpoint: the resumed
+    run writes them again, and TensorBoard hides the first copies."""
+    import dataclasses
+    import shutil
+
+    cfg = dataclasses.replace(TINY, steps=8, eval_every=0)
+    train(cfg, tmp_path, progress=False, checkpoint_every=4)
+    shutil.rmtree(tmp_path / "checkpoints" / "8")  # as if killed before that save
+    train(dataclasses.replace(cfg, steps=12), tmp_path, resume=True, progress=False,
+          checkpoint_every=4)
+    assert [e.step for e in read(tmp_path).Scalars("d_loss")] == [4, 8, 12]
