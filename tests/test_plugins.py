@@ -26,12 +26,17 @@ MODULE = textwrap.dedent('''
 ''')
 
 
+def importable(name, text, tmp_path, monkeypatch):
+    """A module ``name`` with ``text`` that the test can import, forgotten afterwards."""
+    (tmp_path / f"{name}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
 @pytest.fixture
 def user_module(tmp_path, monkeypatch):
-    (tmp_path / "my_losses.py").write_text(MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "my_losses"
-    sys.modules.pop("my_losses", None)
+    yield from importable("my_losses", MODULE, tmp_path, monkeypatch)
 
 
 def test_an_objective_is_found_by_import_path(user_module):
@@ -105,10 +110,7 @@ NETS = textwrap.dedent('''
 
 @pytest.fixture
 def user_nets(tmp_path, monkeypatch):
-    (tmp_path / "my_nets.py").write_text(NETS)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "my_nets"
-    sys.modules.pop("my_nets", None)
+    yield from importable("my_nets", NETS, tmp_path, monkeypatch)
 
 
 def test_a_users_networks_train_sample_and_resume(user_nets, tmp_path, capsys):
