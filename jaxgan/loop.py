@@ -75,8 +75,8 @@ class StopRequest:
         return False
 
 
-def _host(metrics: dict) -> dict:
-    return {k: np.asarray(v) for k, v in jax.device_get(metrics).items()}
+def _numpy(metrics: dict) -> dict:
+    return {k: np.asarray(v) for k, v in metrics.items()}
 
 
 def summarise(window: list[dict], step: int, elapsed: float) -> dict:
@@ -87,8 +87,13 @@ def summarise(window: list[dict], step: int, elapsed: float) -> dict:
     (a ``skipped`` metric) the steps that were undone count in ``skipped`` (summed) and are
     left out of the means, seed by seed.
     """
-    host = [_host(m) for m in window]
+    host = [_numpy(m) for m in jax.device_get(window)]
     _check(host, [step - len(host) + 1 + i for i in range(len(host))])
+    return _record(host, step, elapsed)
+
+
+def _record(host: list[dict], step: int, elapsed: float) -> dict:
+    """`summarise`'s record of a window already on the host and checked."""
     record = {"step": step, "time": round(elapsed, 3)}
     skipped = np.stack([m[guard.SKIPPED] for m in host]) if guard.SKIPPED in host[0] else None
     for k in host[0]:
@@ -228,7 +233,7 @@ def run(
     # (step, metrics) of the steps not yet in a record; metrics stay on device until needed.
     window: list[tuple[int, dict]] = []
     for i, m in enumerate(pending or []):
-        window.append((start - len(pending) + 1 + i, {k: np.asarray(v) for k, v in m.items()}))
+        window.append((start - len(pending) + 1 + i, _numpy(m)))
     checked = len(window)  # window[:checked] is on the host and was found finite
     undone_run = np.zeros(())  # steps undone in a row (per seed)
     last_saved = start if checkpointer is not None and start else None
@@ -254,7 +259,7 @@ def run(
         fetched = jax.device_get([m for _, m in window[checked:n]])
         for i, m in zip(range(checked, n), fetched):
             step = window[i][0]
-            window[i] = (step, {k: np.asarray(v) for k, v in m.items()})
+            window[i] = (step, _numpy(m))
             try:
                 _check([window[i][1]], [step])
             except NonFiniteError as e:
@@ -280,8 +285,9 @@ def run(
     def flush(n: int):
         nonlocal checked
         check(n)
-        record = summarise([m for _, m in window[:n]], window[n - 1][0],
-                           time.perf_counter() - t0)
+        # Checked by `check` already: only the means are left to take.
+        record = _record([m for _, m in window[:n]], window[n - 1][0],
+                         time.perf_counter() - t0)
         del window[:n]
         checked -= n
         write(record)
