@@ -18,7 +18,7 @@ import time
 
 import jax
 
-from jaxgan.compare import _SeedBatches, stack
+from jaxgan.comparison import _SeedBatches, stack
 from jaxgan.configs import CONFIGS, MIXTURES
 from jaxgan.data import load_dataset
 from jaxgan.state import init_state

@@ -11,7 +11,7 @@ wall clock on real MNIST, then, with ``--torch PYTHON`` (a venv with torch), the
 PyTorch (`benchmarks/torch_lsgan_train.py`: same IDX file, scaling, batch, Adam settings, a-b-c
 coding, initialisation, as its docstring lists) for the same budget, one after the other. Both
 write ``--samples`` samples as an ``.npz`` and both are scored by the one function that
-``jaxgan eval --samples x.npz --dataset mnist`` runs (`jaxgan.evaluate.evaluate_samples`: FID on
+``jaxgan eval --samples x.npz --dataset mnist`` runs (`jaxgan.scoring.evaluate_samples`: FID on
 the features of jaxgan's evaluator classifier, against as many training images). The floor
 beside them is the project's anchor computed the same way: real test images against training
 images, at the same number of samples.
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import jax
 
-from jaxgan import configs, evaluate, loop, losses, mesh, methods, objectives, runs
+from jaxgan import configs, loop, losses, mesh, methods, objectives, runs, scoring
 from jaxgan.data import idx
 from jaxgan.methods.base import Run
 
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("scoring the samples with jaxgan's evaluator", file=sys.stderr, flush=True)
         floor = None
         for r in rows:
-            scores = evaluate.evaluate_samples(r["samples"], cfg.dataset, data_dir=str(data_dir),
+            scores = scoring.evaluate_samples(r["samples"], cfg.dataset, data_dir=str(data_dir),
                                                seed=a.seed, progress=False)
             r.update(fid=scores["samples"]["fid"], scores=scores["samples"], n=scores["n"])
             floor = scores["real"]["fid"]  # the same for every row: same n, same seed

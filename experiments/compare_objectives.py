@@ -32,7 +32,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from jaxgan import compare
+from jaxgan import comparison
 from jaxgan.configs import DCGANConfig, MixtureConfig
 
 MIXTURE_OBJECTIVES = "gan,nsgan,lsgan"
@@ -87,7 +87,7 @@ def part_command(part: str, args: argparse.Namespace) -> str:
 
 
 def mixture_section(dataset: str, results: dict) -> list[str]:
-    _, rows = compare.summary_rows(results)
+    _, rows = comparison.summary_rows(results)
     cc = results["config"]
     lines = [
         f"**{dataset}**, {cc['steps']:,} steps, {cc['seeds']} seeds (LSGAN's mixture networks); "
@@ -110,11 +110,11 @@ def drift_lines(results: dict, keys: tuple[str, ...]) -> list[str]:
     standard errors of the per-seed changes, and which objectives were still moving (beyond
     two). Only the table's metrics: the evaluator also reports e.g. KID's own standard
     deviation, an error bar rather than a quality, whose drift says nothing of the budget."""
-    moved = compare.drift(results)
+    moved = comparison.drift(results)
     if not moved:
         return []
     evals = next(iter(results["runs"].values()))["evals"]
-    i, j = compare.drift_pair(evals)
+    i, j = comparison.drift_pair(evals)
     largest = {}  # objective -> (ratio, metric, change)
     for entry, per in moved.items():
         changes = [(abs(c) / se if se else (0.0 if c == 0 else math.inf), k, c)
@@ -145,7 +145,7 @@ def _and(names: list[str]) -> str:
 
 
 def mnist_section(results: dict) -> list[str]:
-    _, rows = compare.summary_rows(results)
+    _, rows = comparison.summary_rows(results)
     cc = results["config"]
     lines = [
         f"**MNIST**, {cc['steps']:,} steps (batch {MNIST_BASE.batch_size}), {cc['seeds']} seeds, "
@@ -162,7 +162,7 @@ def mnist_section(results: dict) -> list[str]:
     return lines + drift_lines(results, MNIST_KEYS)
 
 
-def reused(run_dir: Path, cc: compare.CompareConfig) -> dict | None:
+def reused(run_dir: Path, cc: comparison.CompareConfig) -> dict | None:
     """The results of a part already run into ``run_dir`` with the budget ``cc``, or None."""
     path = run_dir / "per_seed.json"
     if not path.exists():
@@ -214,24 +214,24 @@ def main(argv: list[str]) -> int:
         if part == "mnist":
             train_images = 22_699 if args.data_dir else 60_000  # the shared partial split
             steps = round(args.mnist_epochs * train_images / MNIST_BASE.batch_size)
-            cc = compare.CompareConfig(objectives=MNIST_OBJECTIVES, dataset="mnist",
-                                       data_dir=args.data_dir, seeds=args.mnist_seeds,
-                                       steps=steps, eval_every=steps // 2)
+            cc = comparison.CompareConfig(objectives=MNIST_OBJECTIVES, dataset="mnist",
+                                          data_dir=args.data_dir, seeds=args.mnist_seeds,
+                                          steps=steps, eval_every=steps // 2)
             base = dataclasses.replace(MNIST_BASE, data_dir=args.data_dir)
         else:
-            cc = compare.CompareConfig(objectives=MIXTURE_OBJECTIVES, dataset=part,
-                                       seeds=args.seeds, steps=args.steps,
-                                       eval_every=max(args.steps // 10, 1))
+            cc = comparison.CompareConfig(objectives=MIXTURE_OBJECTIVES, dataset=part,
+                                          seeds=args.seeds, steps=args.steps,
+                                          eval_every=max(args.steps // 10, 1))
             base = MixtureConfig(dataset=part)
-        base = compare.parse_entry("+".join([base.objective, *args.set]), base)
+        base = comparison.parse_entry("+".join([base.objective, *args.set]), base)
         results = reused(run_dir, cc) if args.reuse else None
-        if results is not None and compare.drift(results):
+        if results is not None and comparison.drift(results):
             # Drawn again from the saved metrics, so that the figure follows the plotting code.
-            compare.metrics_figure(results, compare.summary_rows(results)[0],
-                                   run_dir / "metrics_by_step.png")
+            comparison.metrics_figure(results, comparison.summary_rows(results)[0],
+                                      run_dir / "metrics_by_step.png")
         if results is None:
-            results = compare.run_compare(cc, run_dir, base=base, progress=not args.no_progress,
-                                          command=command, resume=args.resume)
+            results = comparison.compare(cc, run_dir, base=base, progress=not args.no_progress,
+                                        command=command, resume=args.resume)
         lines = mnist_section(results) if part == "mnist" else mixture_section(part, results)
         if args.docs:
             Path(args.docs).mkdir(parents=True, exist_ok=True)

@@ -75,7 +75,7 @@ def nearest_train_mse(x: np.ndarray, x_train: np.ndarray) -> float:
 
 
 def evaluate(cfg: GLOConfig, out: Path, *, test_images: int, fid_samples: int,
-             components: int) -> dict:
+             components: int, progress: bool = True) -> dict:
     run = runs.load_run(out)
     nets, state, pca = run.nets, run.state, glo.pca_of(run)
     x_train, y_train = load_dataset(cfg.dataset, data_dir=cfg.data_dir,
@@ -90,7 +90,7 @@ def evaluate(cfg: GLOConfig, out: Path, *, test_images: int, fid_samples: int,
     t0 = time.perf_counter()
     x_held = x_test[:test_images]
     z0 = glo.held_out_start(run, pca, x_held, x_train=x_train)
-    z, curve = glo.fit_held_out(run, x_held, z0)
+    z, curve = glo.fit_held_out(run, x_held, z0, progress=progress)
     rec_test = glo.generate(nets, state, z)
     fit_seconds = time.perf_counter() - t0
     pca_test = pca.decode(pca.encode(x_held), shape)
@@ -145,7 +145,7 @@ def main(argv: list[str]) -> int:
     out = Path(opts.out)
     runs.train(cfg, out, resume=opts.resume, progress=opts.progress)
     results = evaluate(cfg, out, test_images=opts.test_images, fid_samples=opts.fid_samples,
-                       components=opts.mixture_components)
+                       components=opts.mixture_components, progress=opts.progress)
     print(json.dumps(results, indent=2))
     return 0
 

@@ -27,7 +27,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from jaxgan import compare, flags
+from jaxgan import comparison, flags
 from jaxgan.configs import MIXTURES, LSGANMnistConfig, MixtureConfig, Techniques
 from jaxgan.data import load_dataset
 
@@ -85,12 +85,12 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"unknown variants {sorted(unknown)}; valid: {','.join(VARIANTS)}")
     steps = cfg.steps or cfg.epochs * load_dataset(
         cfg.dataset, data_dir=cfg.data_dir).steps_per_epoch(cfg.batch_size)
-    cc = compare.CompareConfig(objectives=",".join(entries(cfg, chosen)), dataset=cfg.dataset,
-                               data_dir=cfg.data_dir, seeds=opts.seeds, steps=steps,
-                               log_every=cfg.log_every)
+    cc = comparison.CompareConfig(objectives=",".join(entries(cfg, chosen)), dataset=cfg.dataset,
+                                  data_dir=cfg.data_dir, seeds=opts.seeds, steps=steps,
+                                  log_every=cfg.log_every)
     out = Path(opts.out)
-    compare.run_compare(cc, out, base=cfg, progress=opts.progress,
-                        command="python experiments/improved_gan_techniques.py " + " ".join(argv))
+    comparison.compare(cc, out, base=cfg, progress=opts.progress,
+                       command="python experiments/improved_gan_techniques.py " + " ".join(argv))
     print((out / "table.md").read_text())
     print(f"wrote {out / 'table.md'}, {out / 'samples.png'}")
     return 0

@@ -5,11 +5,12 @@ The public API, what the command line calls::
     import jaxgan
 
     run = jaxgan.train(jaxgan.MixtureConfig(objective="nsgan", steps=2000), "runs/ring8")
-    jaxgan.sample(run, n=64, out="runs/ring8/grid.png")
+    jaxgan.sample(run, n=2500, out="runs/ring8/points.png")
+    print(jaxgan.evaluate(run)["samples"])          # PacGAN's mode metrics
+    jaxgan.compare(jaxgan.CompareConfig(objectives="nsgan,lsgan", seeds=3), "runs/cmp")
 
-`jaxgan.runs.evaluate` scores a run (what ``jaxgan eval`` does) and `jaxgan.compare.run_compare`
-compares objectives x seeds (what ``jaxgan compare`` does): their short names here would hide
-the submodules `jaxgan.evaluate` and `jaxgan.compare`.
+`train`, `sample`, `evaluate` and `compare` are what ``jaxgan train / sample / eval /
+compare`` call, with the same arguments.
 
 Your own objective is an `Objective` (a D loss and a G loss on D's logits), named by import
 path (``"my_losses:rel"``) wherever a built-in name goes, or added under a name with
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from jaxgan import losses
 from jaxgan.checkpoint import jaxgan_version as _version
+from jaxgan.comparison import CompareConfig, compare
 from jaxgan.configs import (
     CGANMnistConfig,
     DCGANConfig,
@@ -39,14 +41,14 @@ from jaxgan.configs import (
 from jaxgan.nets.build import ARCHS
 from jaxgan.objectives import OBJECTIVES, Objective, get_objective
 from jaxgan.objectives import register as register_objective
-from jaxgan.runs import load_run, sample, train
+from jaxgan.runs import evaluate, load_run, sample, train
 
 __version__ = _version()
 
 __all__ = [
-    "ARCHS", "CGANMnistConfig", "DCGANConfig", "GLOConfig", "GLOMnistConfig",
+    "ARCHS", "CGANMnistConfig", "CompareConfig", "DCGANConfig", "GLOConfig", "GLOMnistConfig",
     "LSGANMnistConfig", "MixtureConfig", "OBJECTIVES", "Objective", "PacGANMixtureConfig",
-    "SSLConfig", "Techniques", "TrainConfig", "get_objective",
+    "SSLConfig", "Techniques", "TrainConfig", "compare", "evaluate", "get_objective",
     "load_config", "load_run", "losses", "register_objective", "sample", "train",
     "__version__",
 ]

@@ -21,15 +21,15 @@ import tyro
 from jaxgan import (
     bench,
     checkpoint,
-    compare,
+    comparison,
     configs,
-    evaluate,
     flags,
     health,
     loop,
     mesh,
     methods,
     runs,
+    scoring,
 )
 from jaxgan.data import DatasetError
 from jaxgan.objectives import OBJECTIVES
@@ -152,7 +152,7 @@ def _sample(argv: list[str]) -> None:
     parser.add_argument("--checkpoint", required=True, help="a run folder (the --out of train)")
     parser.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
     parser.add_argument("--out", required=True, help="a .png grid, or .npz for raw samples (key x)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     parser.add_argument(
         "--interpolate",
         type=int,
@@ -188,16 +188,14 @@ def _eval(argv: list[str]) -> None:
     parser.add_argument("--dataset", help="with --samples: what they imitate (mnist, ring8, ...)")
     parser.add_argument("--data-dir", help="IDX files of the dataset (default: the run's)")
     parser.add_argument("-n", type=int, default=10_000, help="samples to draw (default: 10000)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     parser.add_argument("--out", help="also write the result as JSON here")
     args = parser.parse_args(argv)
-    if args.samples:
-        if not args.dataset:
-            parser.error("--samples needs --dataset, the data the samples imitate")
-        result = evaluate.evaluate_samples(args.samples, args.dataset, data_dir=args.data_dir, seed=args.seed)
-    else:
-        result = runs.evaluate(args.checkpoint, n=args.n, data_dir=args.data_dir, seed=args.seed)
-    print(evaluate.format_table(result))
+    if args.samples and not args.dataset:
+        parser.error("--samples needs --dataset, the data the samples imitate")
+    result = runs.evaluate(args.samples or args.checkpoint, dataset=args.dataset, n=args.n,
+                           data_dir=args.data_dir, seed=args.seed)
+    print(scoring.format_table(result))
     if "test_error" in result:
         print(f"test error of D: {100 * result['test_error']:.2f}% (moving average), "
               f"{100 * result['test_error_raw']:.2f}% (current)")
@@ -246,27 +244,26 @@ def _compare(argv: list[str]) -> None:
     # --paper changes the defaults, not the flags given: --paper --steps 2000 runs 2,000.
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--paper", action="store_true")
-    pre.add_argument("--dataset", default=compare.CompareConfig.dataset)
+    pre.add_argument("--dataset", default=comparison.CompareConfig.dataset)
     pre.add_argument("--data-dir")
     known, _ = pre.parse_known_args(argv)
-    defaults = compare.CompareConfig(dataset=known.dataset)
+    defaults = comparison.CompareConfig(dataset=known.dataset)
     if known.paper:
         defaults = dataclasses.replace(
-            defaults, **compare.paper_budget(known.dataset, known.data_dir))
+            defaults, **comparison.paper_budget(known.dataset, known.data_dir))
     description = (
-        compare.__doc__.split("\n\n")[0] + " Objectives: " + ", ".join(sorted(OBJECTIVES))
-        + ". Switches: " + ", ".join(f"+{k} (= {v})" for k, v in compare.ALIASES.items())
+        comparison.__doc__.split("\n\n")[0] + " Objectives: " + ", ".join(sorted(OBJECTIVES))
+        + ". Switches: " + ", ".join(f"+{k} (= {v})" for k, v in comparison.ALIASES.items())
         + ", or +FIELD[=VALUE] for any `jaxgan train` field."
     )
     cc, opts = flags.parse(defaults, argv, prog="jaxgan compare", description=description,
                            extra=CompareOptions())
-    base = compare.base_config(cc.dataset, cc.data_dir, paper=opts.paper)
-    base = compare.parse_entry("+".join([base.objective, *opts.set]), base)
     out = opts.out or f"runs/compare-{Path(cc.dataset).name}"
-    compare.run_compare(
-        cc, out, base=base, progress=opts.progress, command=compare.command_line(argv),
-        resume=opts.resume, devices=opts.devices, on_nonfinite=opts.on_nonfinite,
-        max_skips=opts.max_skips, tensorboard_events=opts.tensorboard,
+    comparison.compare(
+        cc, out, overrides=opts.set, paper=opts.paper, progress=opts.progress,
+        command=comparison.command_line(argv), resume=opts.resume, devices=opts.devices,
+        on_nonfinite=opts.on_nonfinite, max_skips=opts.max_skips,
+        tensorboard_events=opts.tensorboard,
     )
     print(Path(out, "table.md").read_text())
     print(f"jaxgan: wrote {out}/table.md, table.csv, samples.png, loss_curves.png, per_seed.json")

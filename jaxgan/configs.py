@@ -99,7 +99,13 @@ class Techniques:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Fields shared by every GAN run. Subclasses change defaults, never meaning.
+    """Fields shared by every GAN run. Subclasses change defaults, never meaning: each
+    paper's setup is a subclass whose defaults reproduce it (`CONFIGS`).
+
+    Example::
+
+        cfg = jaxgan.LSGANMnistConfig(objective="nsgan", epochs=5, data_dir="mnist/")
+        cfg = dataclasses.replace(cfg, techniques=jaxgan.Techniques(feature_matching=True))
 
     Attributes:
       objective: registry name (``jaxgan.objectives.OBJECTIVES``).
@@ -590,7 +596,13 @@ def from_dict(d: dict):
 
 
 def load_config(path: str | Path):
-    """Reads the ``config.json`` a run wrote (any method)."""
+    """Reads the ``config.json`` a run wrote (any method).
+
+    Example::
+
+        cfg = jaxgan.load_config("runs/ring8/config.json")
+        jaxgan.train(dataclasses.replace(cfg, objective="lsgan"), "runs/ring8-lsgan")
+    """
     try:
         return from_dict(json.loads(Path(path).read_text()))
     except ValueError as e:

@@ -2,7 +2,7 @@
 and, if asked, the step undone.
 
 `guarded` wraps any method's pure step (a GAN's, GLO's, the K+1 GAN's, one seed of
-`jaxgan.compare`'s stack) before it is jitted. The check is a few reductions on device, part
+`jaxgan.comparison`'s stack) before it is jitted. The check is a few reductions on device, part
 of the same program: nothing waits on the host. The loop reads the flags with the step's
 other metrics, a window at a time (`jaxgan.loop`), and either stops, naming the first bad
 step, the network and the quantity, before any checkpoint of a bad state is written

@@ -1,6 +1,6 @@
 """The host loop: steps, a progress bar, metrics.jsonl, periodic hooks and checkpoints.
 
-One loop for every method and for one seed or a stack of seeds (`jaxgan.compare`): it takes
+One loop for every method and for one seed or a stack of seeds (`jaxgan.comparison`): it takes
 any state, step function and batch stream, and knows nothing of which method made them. It
 never waits on the device inside the hot loop: metrics stay on device and are fetched in
 windows one step behind the step being dispatched (the JAX training cookbook's advice), so
@@ -191,7 +191,7 @@ def run(
       batches: yields the batch of each step from ``start`` on.
       total_steps: the step to stop at.
       steps_per_epoch: every this many steps, and at the end: ``on_epoch(state, epoch)`` and
-        a checkpoint (an "epoch" is any evaluation interval: `jaxgan.compare` passes its
+        a checkpoint (an "epoch" is any evaluation interval: `jaxgan.comparison` passes its
         ``eval_every``).
       start: the first step's number, where ``state.step`` cannot say (a list of states).
       out_dir: ``metrics.jsonl`` is appended to here (none if ``None``).

@@ -9,7 +9,7 @@ all-reduces), and the step computes what the one-device step computes.
 
 Two ways to lay work out:
   ``data``: the state replicated on every device, each batch split by rows (a training run).
-  ``seed``: a stack of independent runs (`jaxgan.compare`'s seeds) split by its leading
+  ``seed``: a stack of independent runs (`jaxgan.comparison`'s seeds) split by its leading
     axis; each device trains its own seeds and no collective is needed.
 
 Nothing here depends on the device count: noise is drawn inside the step from

@@ -40,6 +40,13 @@ class Objective:
       decision: D's output halfway between its real and fake targets, where it calls a sample
         real (D's accuracy, `jaxgan.health`): 0 for logits and for the -1/1 coding, 0.5 for
         least squares' 0-1 coding; a WGAN critic has no targets, and its sign is read.
+
+    Example (a hinge loss with a margin of 2; the README's "Your own objective")::
+
+        hinge2 = jaxgan.Objective(
+            "hinge2", lambda real, fake: jax.nn.relu(2 - real) + jax.nn.relu(2 + fake),
+            lambda fake: -fake, "hinge, margin 2", "Lim & Ye 2017", sigmoid_output=False)
+        jaxgan.compare(jaxgan.CompareConfig(objectives="nsgan,my_losses:hinge2"), "runs/h2")
     """
 
     name: str
@@ -148,7 +155,14 @@ OBJECTIVES: dict[str, Objective] = {
 
 def get_objective(name: str) -> Objective:
     """Looks an objective up by registry name or import path (``module:attribute``, a user's
-    own `Objective`: `jaxgan.plugins`); an unknown name lists the valid ones."""
+    own `Objective`: `jaxgan.plugins`); an unknown name lists the valid ones.
+
+    Example::
+
+        nsgan = jaxgan.get_objective("nsgan")
+        mine = jaxgan.get_objective("my_losses:hinge2")  # imports my_losses
+        d_loss = nsgan.d_loss(real_logits, fake_logits)  # (N,)
+    """
     if name in OBJECTIVES:
         return OBJECTIVES[name]
     if plugins.is_path(name):
@@ -160,7 +174,7 @@ def get_objective(name: str) -> Objective:
 
 def register(objective: Objective, *, replace: bool = False) -> Objective:
     """Adds ``objective`` to the registry under its name, so configs, ``jaxgan train
-    --objective NAME`` (in a process that registered it) and `jaxgan.compare` find it; returns
+    --objective NAME`` (in a process that registered it) and `jaxgan.comparison` find it; returns
     it. A built-in name is refused unless ``replace``.
 
     Example::

@@ -27,7 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgan import configs, guard, health, loop, mesh, methods, plots, tensorboard
+from jaxgan import (
+    configs,
+    guard,
+    health,
+    loop,
+    mesh,
+    methods,
+    plots,
+    scoring,
+    tensorboard,
+)
 from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.methods.base import Run
 
@@ -52,7 +62,7 @@ def check_run_folder(out: Path, cfg, *, resume: bool) -> dict:
     """Refuses, before any data is loaded, to mix two runs up in ``out``: without ``resume``
     a folder that already holds a run (a checkpoint); with it, a folder without one, or a
     config that differs from the saved one in more than `RESUMABLE` settings (the differing
-    settings are named). A comparison's folder (`jaxgan.compare`) is never a run's.
+    settings are named). A comparison's folder (`jaxgan.comparison`) is never a run's.
 
     A run that stopped before its first checkpoint (a bad flag, a crash, Ctrl-C) left no
     run: the same command starts it over, its partial metrics.jsonl dropped.
@@ -125,7 +135,14 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
     ``halt_on_collapse`` stops a run whose D has won or whose G collapsed (else a warning).
     ``tensorboard_events``: also write every record and sample grid as TensorBoard events
     into ``out`` (`jaxgan.tensorboard`).
-    Returns the finished `Run`.
+    Returns the finished `Run`. What ``jaxgan train`` does.
+
+    Example::
+
+        import dataclasses, jaxgan
+        cfg = jaxgan.MixtureConfig(objective="lsgan", steps=2000)  # LSGAN's ring8 setup
+        run = jaxgan.train(cfg, "runs/ring8")
+        run = jaxgan.train(dataclasses.replace(cfg, steps=4000), "runs/ring8", resume=True)
     """
     method = methods.for_config(cfg)
     out = Path(out)
@@ -215,7 +232,13 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Config, networks and the latest state of a finished or interrupted run (any method)."""
+    """Config, networks and the latest state of a finished or interrupted run (any method).
+
+    Example::
+
+        run = jaxgan.load_run("runs/ring8")
+        print(run.cfg.objective, int(run.state.step))
+    """
     run_dir = run_directory(run_dir)
     cfg = configs.load_config(run_dir / "config.json")
     described = json.loads((run_dir / "data.json").read_text())
@@ -236,7 +259,14 @@ def sample(run: Run | str | Path, *, n: int, out: str | Path, seed: int = 0,
            interpolate: int | None = None, points: int = 10, label: int | None = None) -> Path:
     """What ``jaxgan sample`` does on any run: a PNG grid (or a scatter of 2-D points), or an
     ``.npz`` with key ``x`` in [-1, 1] (and ``y``, the labels, for a conditional run);
-    ``interpolate=K``: K strips of ``points`` samples walking between two latents."""
+    ``interpolate=K``: K strips of ``points`` samples walking between two latents; ``label``:
+    one class of a conditional run.
+
+    Example::
+
+        jaxgan.sample("runs/ring8", n=2500, out="runs/ring8/points.png")
+        jaxgan.sample("runs/mnist", n=10_000, out="samples.npz")  # for jaxgan.evaluate
+    """
     out = Path(out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise ValueError(f"--out must end in .png or .npz, got {out}")
@@ -261,12 +291,34 @@ def sample(run: Run | str | Path, *, n: int, out: str | Path, seed: int = 0,
     return out
 
 
-def evaluate(run: Run | str | Path, *, n: int = 10_000, data_dir: str | None = None,
-             seed: int = 0, progress: bool = True) -> dict:
-    """What ``jaxgan eval --checkpoint`` does on any run: the method's scores (samples'
-    metrics beside the anchors; the K+1 GAN's test error too), written to ``eval.json`` in
-    the run folder."""
-    run = _as_run(run)
+def evaluate(source: Run | str | Path, *, dataset: str | None = None, n: int = 10_000,
+             data_dir: str | None = None, seed: int = 0, progress: bool = True) -> dict:
+    """What ``jaxgan eval`` does: scores a run's samples, or an ``.npz`` of samples from
+    anywhere, with the dataset's evaluator classifier (FID, KID, classifier score, precision
+    and recall, beside real-data and noise anchors; mixtures: PacGAN's mode metrics).
+
+    ``source``: a `Run` or a run folder, whose method draws ``n`` samples (the K+1 GAN adds
+    its D's test error); the result is also written to ``eval.json`` in the folder. Or an
+    ``.npz`` with key ``x`` (N x H x W x C in [-1, 1], or N x 2 points; ``y``: labels), with
+    ``dataset`` naming what they imitate. `jaxgan.scoring.format_table` prints the result.
+
+    Example::
+
+        result = jaxgan.evaluate("runs/mnist")
+        theirs = jaxgan.evaluate("their_samples.npz", dataset="mnist")
+        print(theirs["samples"]["fid"], theirs["real"]["fid"])
+    """
+    if not isinstance(source, Run) and (Path(source).suffix.lower() == ".npz" or (
+            dataset is not None and not Path(source).is_dir())):
+        if dataset is None:
+            raise ValueError(f"scoring {source} needs the dataset its samples imitate "
+                             "(dataset=..., --dataset)")
+        return scoring.evaluate_samples(source, dataset, data_dir=data_dir, seed=seed,
+                                        progress=progress)
+    run = _as_run(source)
+    if dataset is not None and dataset != run.cfg.dataset:
+        raise ValueError(f"{run.run_dir} is a run on {run.cfg.dataset}, not {dataset}: leave "
+                         "dataset out to score it on its own data")
     result = methods.for_config(run.cfg).evaluate(run, n, seed, data_dir, progress)
     result.update(run=str(run.run_dir), step=int(run.state.step))
     result.setdefault("n", n)

@@ -7,6 +7,7 @@ curve per seed) side by side; ``metrics.jsonl`` stays the record jaxgan itself r
 
 from __future__ import annotations
 
+import math
 import numbers
 from pathlib import Path
 
@@ -35,7 +36,10 @@ class Board:
 
     def record(self, record: dict) -> None:
         """A metrics record (`jaxgan.loop`): each number as a scalar at ``record["step"]``; a
-        list (one value per seed of a comparison) as ``name/seed_i``."""
+        list (one value per seed of a comparison) as ``name/seed_i``. A NaN (e.g. reverse KL
+        while no mode is hit, a metric undefined rather than diverged: diverged steps never
+        reach a record) is left out: a chart has no point for it, and tensorboardX would log
+        a warning for each; ``metrics.jsonl`` keeps it."""
         if self.writer is None:
             return
         step = int(record["step"])
@@ -44,9 +48,13 @@ class Board:
                 continue
             if isinstance(value, list) and all(isinstance(v, numbers.Number) for v in value):
                 for i, v in enumerate(value):
-                    self.writer.add_scalar(f"{key}/seed_{i}", float(v), step)
+                    self._scalar(f"{key}/seed_{i}", v, step)
             elif isinstance(value, numbers.Number) and not isinstance(value, bool):
-                self.writer.add_scalar(key, float(value), step)
+                self._scalar(key, value, step)
+
+    def _scalar(self, tag: str, value, step: int) -> None:
+        if math.isfinite(value):
+            self.writer.add_scalar(tag, float(value), step)
 
     def image(self, tag: str, path: str | Path, step: int) -> None:
         """A PNG the run wrote (its sample grid) as an image at ``step``."""

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxgan import evaluate
+from jaxgan import scoring
 from jaxgan.metrics import get_evaluator
 
 # Real MNIST (IDX files): $JAXGAN_TEST_MNIST, else ../shared/data/mnist beside the repository
@@ -34,8 +34,8 @@ def fast_evaluator(tmp_path_factory, monkeypatch):
     enough for end-to-end tests of `jaxgan eval`. test_evaluate and the metrics' own tests
     cover the real evaluator."""
     cache = tmp_path_factory.getbasetemp() / "evaluator-cache"
-    monkeypatch.setattr(evaluate, "get_evaluator", functools.partial(
+    monkeypatch.setattr(scoring, "get_evaluator", functools.partial(
         get_evaluator, epochs=1, cache_dir=cache, progress=False))
-    evaluate.evaluator_for.cache_clear()
+    scoring.evaluator_for.cache_clear()
     yield
-    evaluate.evaluator_for.cache_clear()
+    scoring.evaluator_for.cache_clear()

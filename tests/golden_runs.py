@@ -58,7 +58,7 @@ def _metrics(run_dir: Path) -> list[dict]:
 
 
 def capture(mnist_dir: str, tmp: Path, only: list[str] | None = None) -> dict:
-    from jaxgan import compare, configs, runs
+    from jaxgan import comparison, configs, runs
     from jaxgan.configs import Techniques
 
     out: dict = {}
@@ -67,9 +67,9 @@ def capture(mnist_dir: str, tmp: Path, only: list[str] | None = None) -> dict:
         return only is None or name in only
 
     if want("compare_ring8"):
-        cc = compare.CompareConfig(objectives="gan,nsgan+fm+historical_avg=0.001+ls,lsgan", seeds=2, steps=60,
-                                   eval_every=30, log_every=20)
-        res = compare.run_compare(cc, tmp / "compare", progress=False)
+        cc = comparison.CompareConfig(objectives="gan,nsgan+fm+historical_avg=0.001+ls,lsgan", seeds=2, steps=60,
+                                      eval_every=30, log_every=20)
+        res = comparison.compare(cc, tmp / "compare", progress=False)
         # A record's wall-clock time is not a result.
         out["compare_ring8"] = {
             e: {"losses": [{k: v for k, v in rec.items() if k != "time"} for rec in r["losses"]],

@@ -25,7 +25,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxgan import compare, configs, mesh, methods, runs
+from jaxgan import comparison, configs, mesh, methods, runs
 from jaxgan.data import load_dataset
 
 
@@ -81,11 +81,11 @@ def compare_tables() -> dict:
     """`jaxgan compare`'s seeds (8 of ring8's nsgan) on 8 devices and on 1: the per-seed
     losses and evaluations its table is made of."""
     data = load_dataset("ring8")
-    evaluate = compare.make_evaluator("ring8", None)
+    evaluate = comparison.make_evaluator("ring8", None)
     out = {}
     for n in (8, 1):
-        _, _, losses, evals, _ = compare.train_seeds(
-            compare.parse_entry("nsgan", compare.base_config("ring8")), data, 8, 20,
+        _, _, losses, evals, _ = comparison.train_seeds(
+            comparison.parse_entry("nsgan", comparison.base_config("ring8")), data, 8, 20,
             log_every=5, eval_every=10,
             evaluate=evaluate, devices=n)
         out[n] = {"nsgan": {"losses": losses, "evals": evals}}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxgan import configs, evaluate
+from jaxgan import configs, scoring
 from jaxgan.configs import LSGANMnistConfig, Techniques
 from jaxgan.data import load_dataset
 
@@ -84,7 +84,7 @@ def test_jaxgan_in_a_budget_and_both_sample_files_scored_alike(tiny_mnist, tmp_p
     assert x.shape == (64, 28, 28, 1) and x.dtype == np.float32 and np.abs(x).max() <= 1
     # The same images through the PyTorch script's writer (it holds them NCHW) score the same.
     theirs = TORCH_SIDE["save_samples"](tmp_path / "torch.npz", x.transpose(0, 3, 1, 2))
-    scored = evaluate.evaluate_samples(theirs, "mnist", data_dir=str(tiny_mnist), seed=0,
+    scored = scoring.evaluate_samples(theirs, "mnist", data_dir=str(tiny_mnist), seed=0,
                                        progress=False)
     assert scored["samples"]["fid"] == row["fid"]
     assert scored["real"]["fid"] == result["real_test_fid"]

@@ -1,5 +1,6 @@
 """The command line as a user meets it: flags from the configs, errors that say what to do."""
 
+import argparse
 import json
 import time
 
@@ -201,3 +202,25 @@ def test_version(capsys):
 
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"jaxgan {version('jaxgan')}"
+
+
+@pytest.mark.parametrize("command", ["sample", "eval", "bench"])
+def test_every_flag_of_the_argparse_commands_shows_its_default(command, monkeypatch):
+    """tyro prints every default of train and compare; the argparse commands say theirs in
+    their help text, which this checks against the parser's own defaults."""
+    class Captured(Exception):
+        pass
+
+    def capture(parser, argv=None, namespace=None):
+        raise Captured(parser)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    with pytest.raises(Captured) as captured:
+        cli.main([command])
+    (parser,) = captured.value.args
+    for action in parser._actions:
+        # Identity, not ==: a default of 0 is a default to show, unlike store_true's False.
+        if any(action.default is v for v in (None, False, argparse.SUPPRESS)) or action.required:
+            continue
+        shown = str(action.default) if command != "bench" or action.dest != "which" else "all"
+        assert f"(default: {shown})" in (action.help or ""), (command, action.dest)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxgan import configs, evaluate, losses, runs
+from jaxgan import configs, losses, runs, scoring
 from jaxgan.configs import SSLConfig, sizes
 from jaxgan.methods import ssl
 from jaxgan.plots import read_metrics
@@ -173,7 +173,7 @@ def test_train_load_sample_and_evaluate_on_mnist(mnist_dir, tmp_path, fast_evalu
     loaded = runs.load_run(out)
     assert loaded.cfg == cfg and loaded.data == run.data
     chex.assert_trees_all_equal(loaded.state, run.state)
-    test_x, test_y = evaluate.load_dataset("mnist", data_dir=str(mnist_dir),
+    test_x, test_y = scoring.load_dataset("mnist", data_dir=str(mnist_dir),
                                            split="test").arrays()
     predict = ssl.make_classifier(loaded.nets)
     avg = ssl.averaged_d_params(loaded.state, cfg.ema_rate)

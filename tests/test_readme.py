@@ -1,12 +1,13 @@
-"""The README's "Your own objective" walkthrough, run as written: its module and its test file
-are written to a folder, the test runs, and the comparison runs through the CLI (with a budget
-of a few steps instead of the README's 3,000)."""
+"""The README's walkthroughs, run as written: "Your own objective" (its module and its test
+file are written to a folder, the test runs, and the comparison runs through the CLI) and
+"From Python", each with a budget of a few steps instead of the README's thousands."""
 
 import re
 import shlex
 import sys
 from pathlib import Path
 
+import jaxgan
 from jaxgan import cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -21,7 +22,7 @@ def walkthrough() -> dict[str, str]:
 
 def test_the_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
     blocks = walkthrough()
-    assert set(blocks) == {"my_losses.py", "test_my_losses.py", "command"}
+    assert {"my_losses.py", "test_my_losses.py", "command"} <= set(blocks)
     for name in ("my_losses.py", "test_my_losses.py"):
         (tmp_path / name).write_text(blocks[name])
     monkeypatch.chdir(tmp_path)
@@ -45,3 +46,18 @@ def test_the_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
         assert all(f"| {entry} |" in table for entry in ("nsgan", "lsgan", "my_losses:hinge2"))
     finally:
         sys.modules.pop("my_losses", None)
+
+
+def test_the_python_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's "From Python" block, with a few steps and one seed for its budgets."""
+    code = walkthrough()["python"]
+    short = {"steps=2000": "steps=4", "steps=3000": "steps=6", "seeds=3": "seeds=1"}
+    for long, brief in short.items():
+        assert long in code
+        code = code.replace(long, brief)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "modes" in printed and "| nsgan |" in printed and "| lsgan |" in printed
+    assert (tmp_path / "runs" / "py-ring8" / "points.png").exists()
+    assert jaxgan.load_run(tmp_path / "runs" / "py-ring8").state.step == 6

@@ -36,6 +36,18 @@ def test_a_run_writes_its_records_and_sample_grids(tmp_path):
     assert [e.step for e in acc.Images("samples")] == [12]
 
 
+def test_an_undefined_metric_is_left_out_quietly(tmp_path, caplog):
+    from jaxgan.tensorboard import Board
+
+    board = Board(tmp_path)
+    board.record({"step": 1, "eval/reverse_kl": float("nan"), "d_loss": 0.5,
+                  "g_loss": [1.0, float("inf")]})
+    board.close()
+    acc = read(tmp_path)
+    assert set(acc.Tags()["scalars"]) == {"d_loss", "g_loss/seed_0"}
+    assert "NaN or Inf" not in caplog.text
+
+
 def test_no_tensorboard_writes_no_events(tmp_path):
     train(TINY, tmp_path, progress=False, tensorboard_events=False)
     assert not list(tmp_path.glob("events.out.tfevents.*"))

@@ -69,7 +69,7 @@ class Method:
       interpolate: ``(run, strips, points, seed, label) -> Samples``, latent walks (a
         conditional model's strips keep one class each, or ``label``).
       evaluate: ``(run, n, seed, data_dir, progress) -> dict``, scores of a trained run:
-        ``{"samples": {metric: value}, ...}`` as `jaxgan.evaluate.format_table` prints.
+        ``{"samples": {metric: value}, ...}`` as `jaxgan.scoring.format_table` prints.
       title: ``cfg -> str``, how progress bars and figures name a run.
       conditional: ``run -> bool``, whether the run's generator takes labels (``jaxgan
         sample --label`` is refused otherwise, for every method, by `jaxgan.runs.sample`).

@@ -3,7 +3,7 @@
 
 After each epoch a run draws a figure from fixed noise (a grid of images, one row per class
 for a conditional model; a scatter over the real centres for 2-D data) and, every
-``eval_every`` epochs, scores its samples (`jaxgan.evaluate`: PacGAN's mode metrics on the
+``eval_every`` epochs, scores its samples (`jaxgan.scoring`: PacGAN's mode metrics on the
 mixtures, FID / KID / score / precision / recall on images).
 """
 
@@ -15,8 +15,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxgan import evaluate as scoring
-from jaxgan import noise, plots
+from jaxgan import noise, plots, scoring
 from jaxgan.configs import MIXTURES, TrainConfig
 from jaxgan.data import Dataset, load_dataset, mixtures
 from jaxgan.functional import chunked

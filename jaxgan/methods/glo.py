@@ -46,8 +46,7 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from jaxgan import evaluate as scoring
-from jaxgan import plots, pyramid
+from jaxgan import plots, pyramid, scoring
 from jaxgan.configs import GLOConfig
 from jaxgan.data import load_dataset
 from jaxgan.functional import apply, chunked, eval_view
@@ -290,10 +289,12 @@ def interpolation_strips(run: Run, key: Array, strips: int, points: int) -> np.n
 
 
 def fit_held_out(run: Run, x: np.ndarray, z0: np.ndarray, *, steps: int | None = None,
-                 lr: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 lr: float | None = None, progress: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Latents of held-out images ``x`` from ``z0`` with theta frozen: ``steps`` (default
     ``fit_steps``) projected SGD steps of rate ``lr`` (default ``fit_lr``, see
-    `jaxgan.configs.GLOConfig`) on each image's own loss. Returns ``(z, mean loss curve)``."""
+    `jaxgan.configs.GLOConfig`) on each image's own loss, with a progress bar if
+    ``progress``. Returns ``(z, mean loss curve)``."""
     cfg, nets = run.cfg, run.nets
     steps = cfg.fit_steps if steps is None else steps
     if lr is None:
@@ -301,7 +302,9 @@ def fit_held_out(run: Run, x: np.ndarray, z0: np.ndarray, *, steps: int | None =
     fit = make_latent_fitter(
         lambda g, z: apply(nets.g_eval, g[0], g[1], z)[0], reconstruction_loss(cfg),
         steps=steps, lr=lr, projection=cfg.projection)
-    return fit_latents(fit, (run.state.g_params, run.state.g_stats), x, z0)
+    # Chunks of 250: the bar moves (and its ETA means something) on a 1,000-image fit.
+    return fit_latents(fit, (run.state.g_params, run.state.g_stats), x, z0, chunk=250,
+                       progress=progress)
 
 
 def held_out_start(run: Run, pca: PCA, x: np.ndarray, *, kind: str | None = None,

@@ -65,8 +65,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxgan import evaluate as scoring
-from jaxgan import health, losses, noise, plots
+from jaxgan import health, losses, noise, plots, scoring
 from jaxgan.averaging import ema_init, ema_read, ema_update
 from jaxgan.configs import SSLConfig, sizes
 from jaxgan.data import load_dataset

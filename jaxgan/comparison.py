@@ -83,6 +83,11 @@ class CompareConfig:
       steps: train steps per run (one G update each).
       eval_every: steps between evaluations of every run (0: only at the end).
       log_every: steps between loss records.
+
+    Example::
+
+        cc = jaxgan.CompareConfig(objectives="gan,nsgan+fm,lsgan", dataset="grid25", seeds=5)
+        jaxgan.compare(cc, "runs/grid25")
     """
 
     objectives: str = "gan,nsgan,lsgan"
@@ -343,21 +348,47 @@ def make_evaluator(dataset: str, data_dir: str | None):
     return run
 
 
-def run_compare(cc: CompareConfig, out: str | Path, *, base: configs.TrainConfig | None = None,
-                progress: bool = True, command: str | None = None, resume: bool = False,
-                devices: int | None = None, on_nonfinite: str = "raise",
-                max_skips: int = 10, tensorboard_events: bool = True) -> dict:
-    """Runs every objective for every seed; writes the table, figures and raw metrics.
+def compare(cc: CompareConfig | None = None, out: str | Path | None = None, *,
+            base: configs.TrainConfig | None = None, overrides: tuple[str, ...] = (),
+            paper: bool = False, progress: bool = True, command: str | None = None,
+            resume: bool = False, devices: int | None = None, on_nonfinite: str = "raise",
+            max_skips: int = 10, tensorboard_events: bool = True) -> dict:
+    """Trains every objective of ``cc`` for every seed on the same data, networks,
+    initialisations and budget; writes ``table.md``, ``table.csv``, the figures,
+    ``per_seed.json`` and TensorBoard events to ``out``, and returns the raw results. What
+    ``jaxgan compare`` does.
 
-    ``devices``: how many devices the seeds are split over (`train_seeds`; default: as
-    many of the local devices as divide ``cc.seeds``); the table does not depend on it.
+    Example::
 
-    Each objective's seeds are checkpointed under ``out/checkpoints/`` at every evaluation;
-    ``resume`` continues from there: an interrupted comparison, or a finished one extended to
-    a larger ``steps`` (objectives already at ``steps`` are read, not trained).
+        import jaxgan
+        cc = jaxgan.CompareConfig(objectives="nsgan,lsgan,my_losses:hinge2", seeds=3,
+                                  steps=3000)
+        results = jaxgan.compare(cc, "runs/mine")
+        print(open("runs/mine/table.md").read())
+
+    Args:
+      cc: the objectives, dataset, seeds and budget (default: `CompareConfig()`, PacGAN's
+        ring8 protocol at a laptop budget; ``CompareConfig(**paper_budget(dataset))`` is
+        the published budget). An entry is a registered name or an import path
+        (``module:attribute``), with optional ``+switches``.
+      out: the report folder (default: ``runs/compare-<dataset>``).
+      base: the training config every entry starts from (default: `base_config`).
+      overrides: ``FIELD=VALUE`` changes to ``base`` for every entry (``--set``).
+      paper: with ``base`` unset, PacGAN's mixture networks instead of LSGAN's.
+      devices: how many devices the seeds are split over (`train_seeds`; default: as
+        many of the local devices as divide ``cc.seeds``); the table does not depend on it.
+      resume: each objective's seeds are checkpointed under ``out/checkpoints/`` at every
+        evaluation; ``resume`` continues from there: an interrupted comparison, or a finished
+        one extended to a larger ``steps`` (objectives already at ``steps`` are read, not
+        trained).
+      on_nonfinite, max_skips: what a NaN or infinity in a seed does (`jaxgan.guard`).
+      tensorboard_events: also write ``out/tensorboard/<entry>/``, one curve per seed.
     """
-    out = Path(out)
-    base = base or base_config(cc.dataset, cc.data_dir)
+    cc = cc or CompareConfig()
+    out = Path(out or f"runs/compare-{Path(cc.dataset).name}")
+    base = base or base_config(cc.dataset, cc.data_dir, paper=paper)
+    if overrides:
+        base = parse_entry("+".join([base.objective, *overrides]), base)
     entries = [e for e in cc.objectives.split(",") if e.strip()]
     cfgs = [parse_entry(e, base) for e in entries]  # all errors before any training
     if cc.seeds < 1 or cc.steps < 1:

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import cli, compare
+from jaxgan import cli, comparison
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.configs import MixtureConfig
 from jaxgan.data import load_dataset
@@ -21,29 +21,29 @@ TINY = MixtureConfig(hidden=16, z_dim=4, batch_size=32)
 
 
 def test_entries_parse_into_configs():
-    cfg = compare.parse_entry("lsgan-pearson+cond+dropout=0.5", TINY)
+    cfg = comparison.parse_entry("lsgan-pearson+cond+dropout=0.5", TINY)
     assert (cfg.objective, cfg.conditional, cfg.dropout) == ("lsgan-pearson", True, 0.5)
-    assert compare.parse_entry("gan", TINY) == dataclasses.replace(TINY, objective="gan")
+    assert comparison.parse_entry("gan", TINY) == dataclasses.replace(TINY, objective="gan")
     with pytest.raises(ValueError, match="unknown switch 'bogus'"):
-        compare.parse_entry("gan+bogus", TINY)
+        comparison.parse_entry("gan+bogus", TINY)
     with pytest.raises(ValueError, match="needs a value"):
-        compare.parse_entry("gan+hidden", TINY)
+        comparison.parse_entry("gan+hidden", TINY)
     with pytest.raises(ValueError, match="valid objectives"):
-        compare.parse_entry("gam", TINY)
+        comparison.parse_entry("gam", TINY)
 
 
 def test_mean_and_standard_error():
-    assert compare.mean_se([1.0, 3.0]) == (2.0, 1.0)
-    assert compare.mean_se([5.0]) == (5.0, 0.0)
+    assert comparison.mean_se([1.0, 3.0]) == (2.0, 1.0)
+    assert comparison.mean_se([5.0]) == (5.0, 0.0)
 
 
 @pytest.mark.parametrize("vmapped", [True, False])
 def test_seeds_trained_together_equal_separate_runs(vmapped, monkeypatch):
     """Vmapped (MLPs) or one after the other (convnets on CPU): the same runs either way."""
-    monkeypatch.setattr(compare, "seeds_vmapped", lambda cfg: vmapped)
+    monkeypatch.setattr(comparison, "seeds_vmapped", lambda cfg: vmapped)
     data = load_dataset("ring8")
     steps = 4
-    stacked, _, _, _, _ = compare.train_seeds(
+    stacked, _, _, _, _ = comparison.train_seeds(
         TINY, data, 2, steps, log_every=2, eval_every=0, evaluate=lambda *a: [{}, {}]
     )
     for s in range(2):
@@ -58,7 +58,7 @@ def test_seeds_trained_together_equal_separate_runs(vmapped, monkeypatch):
 
 @pytest.mark.parametrize("vmapped", [True, False])
 def test_a_checkpointed_run_continues_as_the_uninterrupted_one(vmapped, tmp_path, monkeypatch):
-    monkeypatch.setattr(compare, "seeds_vmapped", lambda cfg: vmapped)
+    monkeypatch.setattr(comparison, "seeds_vmapped", lambda cfg: vmapped)
     data = load_dataset("ring8")
     calls = []
 
@@ -67,22 +67,22 @@ def test_a_checkpointed_run_continues_as_the_uninterrupted_one(vmapped, tmp_path
         return [{"m": float(s)} for s in np.asarray(state.step)]
 
     kw = dict(log_every=2, eval_every=3, evaluate=evaluate)
-    whole, _, losses, evals, _ = compare.train_seeds(TINY, data, 2, 6, **kw)
+    whole, _, losses, evals, _ = comparison.train_seeds(TINY, data, 2, 6, **kw)
     ckpt = Checkpointer(tmp_path / "ckpt")
-    compare.train_seeds(TINY, data, 2, 3, checkpoint=ckpt, **kw)  # stops at step 3
+    comparison.train_seeds(TINY, data, 2, 3, checkpoint=ckpt, **kw)  # stops at step 3
     calls.clear()
-    resumed, _, losses2, evals2, seconds = compare.train_seeds(
+    resumed, _, losses2, evals2, seconds = comparison.train_seeds(
         TINY, data, 2, 6, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
     chex.assert_trees_all_close(resumed, whole, rtol=1e-6, atol=1e-7)
     assert losses2 == losses and evals2 == evals and [e["step"] for e in evals] == [3, 6]
     assert len(calls) == 1 and seconds > 0  # only step 6 was evaluated again
     # A finished run read back trains and evaluates nothing, and reports the seconds it took.
-    again = compare.train_seeds(TINY, data, 2, 6, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
+    again = comparison.train_seeds(TINY, data, 2, 6, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
     assert len(calls) == 1 and again[2:] == (losses2, evals2, seconds)
     with pytest.raises(ValueError, match="past --steps 5"):
-        compare.train_seeds(TINY, data, 2, 5, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
+        comparison.train_seeds(TINY, data, 2, 5, checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
     with pytest.raises(ValueError, match=r"another config .*saved, now: \{.g_lr.: \(0.001, 0.01\)\}"):
-        compare.train_seeds(dataclasses.replace(TINY, g_lr=1e-2), data, 2, 9,
+        comparison.train_seeds(dataclasses.replace(TINY, g_lr=1e-2), data, 2, 9,
                             checkpoint=Checkpointer(tmp_path / "ckpt"), **kw)
 
 
@@ -121,21 +121,21 @@ def test_drift_is_the_paired_change_of_the_seed_mean_over_the_last_third():
     run = {"evals": [{"step": 1, "metrics": [{"m": 1.0}, {"m": 3.0}]},
                      {"step": 2, "metrics": [{"m": 4.0}, {"m": 8.0}]}]}
     # Seed changes 3 and 5: mean 4, standard error std([3, 5]) / sqrt(2) = 1.
-    assert compare.drift({"runs": {"gan": run}}) == {"gan": {"m": (4.0, 1.0)}}
-    assert compare.drift({"runs": {"gan": {"evals": run["evals"][:1]}}}) == {}
+    assert comparison.drift({"runs": {"gan": run}}) == {"gan": {"m": (4.0, 1.0)}}
+    assert comparison.drift({"runs": {"gan": {"evals": run["evals"][:1]}}}) == {}
     # The level differs a lot between seeds but each seed moved by the same amount: the
     # paired error is zero, where the error of the final mean would hide the change.
     shifted = {"evals": [{"step": 1, "metrics": [{"m": 0.0}, {"m": 100.0}]},
                          {"step": 2, "metrics": [{"m": 1.0}, {"m": 101.0}]}]}
-    assert compare.drift({"runs": {"gan": shifted}}) == {"gan": {"m": (1.0, 0.0)}}
+    assert comparison.drift({"runs": {"gan": shifted}}) == {"gan": {"m": (1.0, 0.0)}}
     # The earlier evaluation is the latest one at most two thirds of the way through.
     evals = [{"step": s, "metrics": [{"m": float(s)}, {"m": float(s)}]} for s in range(1, 11)]
-    assert compare.drift_pair(evals) == (5, 9)
-    assert compare.drift({"runs": {"gan": {"evals": evals}}}) == {"gan": {"m": (4.0, 0.0)}}
+    assert comparison.drift_pair(evals) == (5, 9)
+    assert comparison.drift({"runs": {"gan": {"evals": evals}}}) == {"gan": {"m": (4.0, 0.0)}}
     late = {"evals": [{"step": 354, "metrics": [{"m": 1.0}]},
                       {"step": 708, "metrics": [{"m": 9.0}]},
                       {"step": 709, "metrics": [{"m": 4.0}]}]}
-    assert compare.drift_pair(late["evals"]) == (0, 2)
+    assert comparison.drift_pair(late["evals"]) == (0, 2)
 
 
 def test_compare_rejects_bad_entries_before_training(tmp_path, capsys):
@@ -153,10 +153,10 @@ def test_paper_selects_pacgans_networks_and_budget_which_flags_still_override(
     calls = []
 
     def fake_run(cc, out, **kw):
-        calls.append((cc, kw["base"]))
+        calls.append((cc, comparison.base_config(cc.dataset, cc.data_dir, paper=kw["paper"])))
         (tmp_path / "table.md").write_text("")
 
-    monkeypatch.setattr(compare, "run_compare", fake_run)
+    monkeypatch.setattr(comparison, "compare", fake_run)
     out = ["--out", str(tmp_path)]
     assert cli.main(["compare", "--paper", "--dataset", "grid25", *out]) == 0
     assert cli.main(["compare", "--paper", "--steps", "2000", *out]) == 0
@@ -167,12 +167,12 @@ def test_paper_selects_pacgans_networks_and_budget_which_flags_still_override(
     assert pacgan.arch == "pacgan_mlp" and pacgan.dataset == "grid25"
     assert (pacgan.z_dim, pacgan.batch_size, pacgan.beta1, pacgan.d_lr) == (2, 100, 0.8, 1e-4)
     assert (short.steps, short.seeds) == (2000, 10)
-    assert default == compare.CompareConfig() and lsgan.arch == "mlp"
+    assert default == comparison.CompareConfig() and lsgan.arch == "mlp"
     # PacGAN's networks (batch norm in G) train with their seeds vmapped, and stay finite.
-    stacked, nets, losses, _, _ = compare.train_seeds(
+    stacked, nets, losses, _, _ = comparison.train_seeds(
         dataclasses.replace(pacgan, batch_size=16), load_dataset("grid25"), 2, 3, log_every=1,
         eval_every=0, evaluate=lambda *a: [{}, {}])
-    assert compare.seeds_vmapped(pacgan) and nets.z_dim == 2 and len(losses) == 3
+    assert comparison.seeds_vmapped(pacgan) and nets.z_dim == 2 and len(losses) == 3
     chex.assert_tree_all_finite((stacked, losses))
 
 
@@ -181,10 +181,10 @@ def test_paper_on_images_trains_the_datasets_paper_setup_for_its_own_epochs(
     calls = []
 
     def fake_run(cc, out, **kw):
-        calls.append((cc, kw["base"]))
+        calls.append((cc, comparison.base_config(cc.dataset, cc.data_dir, paper=kw["paper"])))
         (tmp_path / "table.md").write_text("")
 
-    monkeypatch.setattr(compare, "run_compare", fake_run)
+    monkeypatch.setattr(comparison, "compare", fake_run)
     data_dir = str(mnist_dir)
     out = ["--out", str(tmp_path)]
     assert cli.main(["compare", "--paper", "--dataset", "mnist", "--data-dir", data_dir, *out]) == 0
@@ -193,5 +193,5 @@ def test_paper_on_images_trains_the_datasets_paper_setup_for_its_own_epochs(
     # LSGAN's MNIST setup: 30 epochs of batch 64 over the 22,699 shared training images.
     assert lsgan.arch == "lsgan_mnist" and (lsgan.epochs, lsgan.batch_size) == (30, 64)
     assert (paper.steps, paper.seeds, paper.eval_every) == (30 * (22_699 // 64), 3, 1062)
-    assert (default.steps, default.seeds) == (compare.CompareConfig.steps,
-                                             compare.CompareConfig.seeds)
+    assert (default.steps, default.seeds) == (comparison.CompareConfig.steps,
+                                             comparison.CompareConfig.seeds)

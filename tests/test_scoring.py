@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from jaxgan import cli, evaluate
+from jaxgan import cli, scoring
 from jaxgan.data import mixtures
 from jaxgan.metrics import get_evaluator
 
@@ -68,15 +68,15 @@ def test_image_samples_are_scored_beside_the_anchors(mnist_dir, tmp_path, monkey
     # A 1-epoch evaluator in a private cache keeps this fast; the metrics' own tests and
     # benchmarks/eval_speed.py cover the real one.
     monkeypatch.setattr(
-        evaluate, "get_evaluator",
+        scoring, "get_evaluator",
         functools.partial(get_evaluator, epochs=1, cache_dir=tmp_path / "cache", progress=False),
     )
-    evaluate.evaluator_for.cache_clear()
-    test_x, test_y = evaluate.load_dataset("mnist", data_dir=str(mnist_dir), split="test").arrays()
+    scoring.evaluator_for.cache_clear()
+    test_x, test_y = scoring.load_dataset("mnist", data_dir=str(mnist_dir), split="test").arrays()
     x, y = np.asarray(test_x[:600]), np.asarray(test_y[:600])
     # Saved with their true labels, as a perfect conditional generator's samples would be.
     np.savez(tmp_path / "s.npz", x=x, y=y)
-    result = evaluate.evaluate_samples(tmp_path / "s.npz", "mnist", data_dir=str(mnist_dir), progress=False)
+    result = scoring.evaluate_samples(tmp_path / "s.npz", "mnist", data_dir=str(mnist_dir), progress=False)
     # Real test digits score like the real anchor and far better than noise.
     assert result["samples"]["fid"] < result["noise"]["fid"] / 10
     assert result["samples"]["score"] > 5 > result["noise"]["score"]
@@ -85,12 +85,12 @@ def test_image_samples_are_scored_beside_the_anchors(mnist_dir, tmp_path, monkey
     assert sum(pc["n"]) == 600 and len(pc["fid"]) == 10
     assert min(pc["accuracy"]) > 0.5 and all(np.isfinite(pc["fid"]))
     # The labels shifted by one: every class is asked for and shown another digit.
-    ev, train, test = evaluate.evaluator_for("mnist", str(mnist_dir), progress=False)
+    ev, train, test = scoring.evaluator_for("mnist", str(mnist_dir), progress=False)
     feats, probs = ev.features_and_probs(x)
-    wrong = evaluate.per_class_scores(ev, feats, probs, (y + 1) % 10, train, test)
-    evaluate.evaluator_for.cache_clear()
+    wrong = scoring.per_class_scores(ev, feats, probs, (y + 1) % 10, train, test)
+    scoring.evaluator_for.cache_clear()
     assert max(wrong["accuracy"]) < 0.2
     assert np.mean(wrong["fid"]) > 2 * np.mean(pc["fid"])
-    table = evaluate.format_table(result)
+    table = scoring.format_table(result)
     assert "anchor: real test" in table and "anchor: noise" in table
     assert "| class | n | accuracy |" in table
