@@ -34,6 +34,7 @@ from jaxgan.configs import (
     MixtureConfig,
     PacGANMixtureConfig,
     SSLConfig,
+    Stabilisers,
     Techniques,
     TrainConfig,
     load_config,
@@ -48,7 +49,7 @@ __version__ = _version()
 __all__ = [
     "ARCHS", "CGANMnistConfig", "CompareConfig", "DCGANConfig", "GLOConfig", "GLOMnistConfig",
     "LSGANMnistConfig", "MixtureConfig", "OBJECTIVES", "Objective", "PacGANMixtureConfig",
-    "SSLConfig", "Techniques", "TrainConfig", "compare", "evaluate", "get_objective",
+    "SSLConfig", "Stabilisers", "Techniques", "TrainConfig", "compare", "evaluate", "get_objective",
     "load_config", "load_run", "losses", "register_objective", "sample", "train",
     "__version__",
 ]

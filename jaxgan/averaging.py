@@ -1,5 +1,5 @@
-"""Averages of parameters over training: historical averaging's running mean and the moving
-average (EMA) of the K+1 GAN's discriminator.
+"""Averages of parameters over training: historical averaging's running mean, the moving
+average (EMA) of the K+1 GAN's discriminator and the EMA of G (`jaxgan.configs.Stabilisers`).
 
 Historical averaging (Salimans et al. 2016, Sec. 3.3) keeps, per player, the running mean of
 every value its parameters have had (initial values included) and penalises the distance to
@@ -66,3 +66,27 @@ def ema_read(avg, params, step: Array, rate: float):
     norm = -jnp.expm1(t * jnp.log1p(-rate))  # 1 - (1 - rate)^t, accurate for small rate
     safe = jnp.where(t > 0, norm, 1.0)
     return jax.tree.map(lambda a, p: jnp.where(t > 0, a / safe, p), avg, params)
+
+
+def ema_tracker_init(params) -> dict:
+    """An EMA that carries its own bias correction: ``{"avg": 0, "norm": 0}``.
+
+    ``norm`` is the same EMA applied to the constant 1, i.e. ``1 - (1 - rate)^t`` after
+    ``t`` updates, so `ema_tracker_read` needs neither the rate nor the step (a resumed run
+    with another decay reads its average correctly), and equals `ema_read`.
+    """
+    return {"avg": ema_init(params), "norm": jnp.zeros((), jnp.float32)}
+
+
+def ema_tracker_update(tracker: dict, params, rate: float) -> dict:
+    """`ema_update` of the average and of its normaliser."""
+    return ema_update(tracker, {"avg": params, "norm": jnp.ones((), jnp.float32)}, rate)
+
+
+def ema_tracker_read(tracker: dict, params):
+    """``avg / norm``: ``sum_i rate (1 - rate)^(t - i) theta_i`` over the ``t`` updates,
+    normalised to weights summing to 1; ``params`` before the first update."""
+    norm = tracker["norm"]
+    safe = jnp.where(norm > 0, norm, 1.0)
+    return jax.tree.map(lambda a, p: jnp.where(norm > 0, a / safe, p).astype(p.dtype),
+                        tracker["avg"], params)

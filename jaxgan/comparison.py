@@ -41,13 +41,20 @@ from jaxgan.progress import bar as progress_bar
 from jaxgan.state import init_state
 from jaxgan.step import make_sampler, make_step
 
-# Short names for switches, so a list reads "nsgan+fm,nsgan+mbd".
+# Short names for switches, so a list reads "nsgan+fm,nsgan+mbd,hinge+sn+ema". Values are the
+# papers' usual ones: EMA decay 0.999 (Karras et al. 2018), R1 gamma 10 (Mescheder et al.
+# 2018's choice on images), DiffAugment's full policy (Zhao et al. 2020).
 ALIASES = {
     "cond": "conditional",
     "fm": "feature_matching",
     "mbd": "minibatch_disc",
     "ha": "historical_avg",
     "ls": "label_smoothing=0.9",
+    "sn": "spectral_norm",
+    "ema": "g_ema=0.999",
+    "r1": "r1=10",
+    "r2": "r2=10",
+    "diffaug": "diffaug=color/translation/cutout",
 }
 
 # Methods of jaxgan that are not a G/D objective, so not an entry: what to run instead.

@@ -97,6 +97,63 @@ class Techniques:
         return tuple(name for name, flag in on if flag)
 
 
+DIFFAUG_POLICIES = ("color", "translation", "cutout")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stabilisers:
+    """What later GAN work made standard, all off by default; each composes with every
+    objective, network and conditioning (`jaxgan.step`, `jaxgan.nets.build`).
+
+    Attributes:
+      spectral_norm: every Linear and Conv layer of D divided by its largest singular value,
+        one power iteration a train step (Miyato et al. 2018, arXiv:1802.05957;
+        `jaxgan.nets.spectral`).
+      g_ema: decay of an exponential moving average of G's parameters (e.g. 0.999, Karras
+        et al. 2018, arXiv:1710.10196; Yazici et al. 2019, arXiv:1806.04498), kept in the
+        state and used for samples, figures and evaluation; 0: off.
+      r1: weight gamma of R1, ``gamma / 2 * ||grad_x D(x)||^2`` on real data (Mescheder et
+        al. 2018, arXiv:1801.04406, e.g. 10); 0: off.
+      r2: the same penalty on generated data; 0: off.
+      reg_every: lazy regularisation (Karras et al. 2020, arXiv:1912.04958, Sec. B): R1 / R2
+        only every this many D updates, weighted by it, so their average is unchanged.
+      diffaug: DiffAugment policy, a subset of color, translation, cutout separated by commas
+        or slashes (``jaxgan compare`` entries are comma-separated: ``+diffaug=color/cutout``),
+        applied to real and fake images before D in both players' updates (Zhao et al.
+        2020, arXiv:2006.10738; `jaxgan.augment`), for small image datasets; "": off.
+    """
+
+    spectral_norm: bool = False
+    g_ema: float = 0.0
+    r1: float = 0.0
+    r2: float = 0.0
+    reg_every: int = 1
+    diffaug: str = ""
+
+    def __post_init__(self):
+        if not 0.0 <= self.g_ema < 1.0:
+            raise ValueError(f"g_ema is a decay in [0, 1) (0: off, e.g. 0.999), got {self.g_ema}")
+        if self.r1 < 0 or self.r2 < 0:
+            raise ValueError(f"r1 and r2 are weights >= 0, got {self.r1}, {self.r2}")
+        if self.reg_every < 1:
+            raise ValueError(f"reg_every must be >= 1, got {self.reg_every}")
+        unknown = set(self.diffaug_policy) - set(DIFFAUG_POLICIES)
+        if unknown:
+            raise ValueError(f"unknown diffaug policy {', '.join(sorted(unknown))}; valid: "
+                             f"{', '.join(DIFFAUG_POLICIES)} (separated by commas or slashes)")
+
+    @property
+    def diffaug_policy(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.diffaug.replace("/", ",").split(",") if p.strip())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Short names of the stabilisers switched on, e.g. ``("sn", "ema")``."""
+        on = [("sn", self.spectral_norm), ("ema", self.g_ema > 0), ("r1", self.r1 > 0),
+              ("r2", self.r2 > 0), ("diffaug", bool(self.diffaug_policy))]
+        return tuple(name for name, flag in on if flag)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Fields shared by every GAN run. Subclasses change defaults, never meaning: each
@@ -145,6 +202,8 @@ class TrainConfig:
         PacGAN's mode metrics; MNIST / Fashion-MNIST: FID, KID, score, precision / recall.
       techniques: the Improved Techniques of Salimans et al. 2016 (`Techniques`); each of
         its fields is a flag of its own (``--feature-matching``, ``--label-smoothing 0.9``).
+      stabilisers: spectral norm, G's EMA, R1 / R2, DiffAugment (`Stabilisers`), flags of
+        their own too (``--spectral-norm``, ``--g-ema 0.999``, ``--r1 10``).
     """
 
     objective: str = "nsgan"
@@ -177,6 +236,7 @@ class TrainConfig:
     num_samples: int = 64
     eval_every: int = 0
     techniques: Techniques = Techniques()
+    stabilisers: Stabilisers = Stabilisers()
 
     method: ClassVar[str] = "gan"
 
@@ -517,7 +577,7 @@ def config_class(name: str) -> type:
 # Configs as flat field dicts and as JSON
 # --------------------------------------------------------------------------------------
 
-_NESTED = {"techniques": Techniques}
+_NESTED = {"techniques": Techniques, "stabilisers": Stabilisers}
 
 
 def flat_dict(cfg) -> dict[str, Any]:

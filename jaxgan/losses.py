@@ -167,6 +167,77 @@ def gradient_penalty(critic, real: Array, fake: Array, key: Array) -> Array:
     return jnp.square(norms - 1.0)
 
 
+def input_gradient_penalty(critic, x: Array) -> Array:
+    """R1 (on real data) or R2 (on generated data): ``||grad_x D(x)||_2^2`` per example.
+
+    Penalising D's gradient on the data keeps D from pushing its output up along directions
+    the data does not vary in, which makes GAN training locally convergent where
+    unregularised training can oscillate (Mescheder et al. 2018, Theorem 4.1, for R1 on
+    real data; R2 is the same penalty on generated samples). Unlike `gradient_penalty`
+    there is no interpolation and no target norm of 1: the gradient is pushed to 0. The
+    gradient of ``sum(D(x))`` is each example's own gradient as long as D treats examples
+    independently; with batch norm in D it also carries the batch's coupling, as in the
+    official code.
+
+    Args:
+      critic: ``x -> (N,)`` outputs (logits).
+      x: ``(N, ...)``, real data for R1, generated data for R2 (no gradient flows to G
+        through it: the penalty is a D-only term).
+
+    Returns:
+      ``(N,)`` squared norms; the caller weights them by ``gamma / 2`` (the paper's Eq. 9).
+
+    References:
+      Mescheder, Geiger & Nowozin, Which Training Methods for GANs do actually Converge?,
+      2018, Eq. 9 and 10, https://arxiv.org/abs/1801.04406
+    """
+    grads = jax.grad(lambda v: jnp.sum(critic(v)))(x)
+    return jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=-1)
+
+
+def relativistic_average(real_logits: Array, fake_logits: Array) -> tuple[Array, Array]:
+    """Each critic output relative to the other batch's mean: ``(C(x_r) - E C(x_f),
+    C(x_f) - E C(x_r))``.
+
+    The relativistic discriminator estimates how much more realistic a real sample is than
+    the average fake (and a fake than the average real), instead of the absolute probability
+    of being real; with it G's loss also pulls D's outputs on real data down, as the
+    divergence minimisation argument says it should (Jolicoeur-Martineau 2018, Sec. 3-4).
+    Every relativistic average loss below is batch-coupled on purpose: an example's loss
+    depends on the other batch's mean. Its G loss is its D loss with real and fake swapped.
+
+    References:
+      Jolicoeur-Martineau, The relativistic discriminator: a key element missing from
+      standard GAN, 2018, Sec. 4.2, https://arxiv.org/abs/1807.00734
+    """
+    return real_logits - jnp.mean(fake_logits), fake_logits - jnp.mean(real_logits)
+
+
+def ragan_d_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """RaSGAN's D loss ``-log sigmoid(r) - log(1 - sigmoid(f))`` on the relativistic
+    averages ``(r, f)`` (`relativistic_average`): `gan_d_loss` on them, per pair of real
+    and fake examples (equal batch sizes). G's loss is ``ragan_d_loss(fake, real)``
+    (Jolicoeur-Martineau 2018, Eq. 13-14)."""
+    r, f = relativistic_average(real_logits, fake_logits)
+    return gan_d_loss(r, f)
+
+
+def ralsgan_d_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """RaLSGAN's D loss ``(r - 1)^2 + (f + 1)^2`` on the relativistic averages; G's loss is
+    ``ralsgan_d_loss(fake, real)`` (Jolicoeur-Martineau 2018, Sec. 4.2: targets 1 and -1;
+    implementations that halve the sum differ by a factor Adam is blind to)."""
+    r, f = relativistic_average(real_logits, fake_logits)
+    return jnp.square(r - 1.0) + jnp.square(f + 1.0)
+
+
+def rahinge_d_loss(real_logits: Array, fake_logits: Array) -> Array:
+    """RaHingeGAN's D loss ``relu(1 - r) + relu(1 + f)`` on the relativistic averages; G's
+    loss is ``rahinge_d_loss(fake, real)`` (Jolicoeur-Martineau 2018, Sec. 4.2 and the
+    official code)."""
+    r, f = relativistic_average(real_logits, fake_logits)
+    return hinge_d_loss(r, f)
+
+
 def feature_matching(real_features: Array, fake_features: Array, *, reduce: str = "mean") -> Array:
     """Feature matching, G's objective ``|| mean_x f(x) - mean_z f(G(z)) ||^2`` (a scalar).
 

@@ -40,6 +40,10 @@ class Objective:
       decision: D's output halfway between its real and fake targets, where it calls a sample
         real (D's accuracy, `jaxgan.health`): 0 for logits and for the -1/1 coding, 0.5 for
         least squares' 0-1 coding; a WGAN critic has no targets, and its sign is read.
+      relativistic: G's loss also reads D's outputs on real data, ``g_loss(fake_logits,
+        real_logits)``, and both losses compare each example with the other batch's mean
+        (Jolicoeur-Martineau 2018; `jaxgan.losses.relativistic_average`): batch-coupled on
+        purpose, so real and fake batches must be of one size.
 
     Example (a hinge loss with a margin of 2; the README's "Your own objective")::
 
@@ -60,6 +64,7 @@ class Objective:
     d_norm: str = "batch"
     smoothed_d_loss: Callable[[float], Callable[[Array, Array], Array]] | None = None
     decision: float = 0.0
+    relativistic: bool = False
 
     def with_label_smoothing(self, alpha: float) -> "Objective":
         """This objective with one-sided label smoothing: real targets ``alpha``, fakes kept.
@@ -150,6 +155,23 @@ OBJECTIVES: dict[str, Objective] = {
         n_critic=5,
         d_norm="layer",  # Sec. 4: "no critic batch normalization"; layer norm in its place
     ),
+    # Relativistic average GANs: G's loss is D's with real and fake swapped.
+    **{
+        name: Objective(
+            name,
+            d_loss,
+            lambda fake, real, d_loss=d_loss: d_loss(fake, real),
+            f"relativistic average {kind}: each output minus the other batch's mean",
+            "Jolicoeur-Martineau 2018, arXiv:1807.00734",
+            sigmoid_output=sigmoid,
+            relativistic=True,
+        )
+        for name, kind, d_loss, sigmoid in (
+            ("ragan", "GAN (RaSGAN)", losses.ragan_d_loss, True),
+            ("ralsgan", "LSGAN (RaLSGAN)", losses.ralsgan_d_loss, False),
+            ("rahinge", "hinge (RaHingeGAN)", losses.rahinge_d_loss, False),
+        )
+    },
 }
 
 
@@ -200,7 +222,8 @@ def check_objective(objective, where: str) -> Objective:
         raise ValueError(f"objective {where!r} is a {type(objective).__name__}, not a "
                          "jaxgan.objectives.Objective (d_loss, g_loss, summary, reference)")
     logits = jax.numpy.linspace(-2.0, 2.0, 4)
-    for loss, args in (("d_loss", (logits, -logits)), ("g_loss", (logits,))):
+    g_args = (logits, -logits) if objective.relativistic else (logits,)
+    for loss, args in (("d_loss", (logits, -logits)), ("g_loss", g_args)):
         try:
             out = jax.eval_shape(getattr(objective, loss), *args)
         except Exception as e:  # noqa: BLE001 - the user's function: say which failed

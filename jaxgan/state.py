@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import optax
 from flax import nnx, struct
 
-from jaxgan.averaging import running_mean_init
-from jaxgan.configs import Techniques
+from jaxgan.averaging import ema_tracker_init, running_mean_init
+from jaxgan.configs import Stabilisers, Techniques
 from jaxgan.functional import eval_view, has_dropout, rows_independent
 from jaxgan.nets.build import build_networks
 from jaxgan.objectives import resolve
@@ -36,8 +36,8 @@ class GANState:
       g_opt, d_opt: optax states.
       extra: what a technique or method adds, a dict, empty by default. Historical
         averaging keeps ``"g_hist"`` / ``"d_hist"`` there (``{"mean": params, "count":
-        int32}``), the K+1 GAN the moving average of D's parameters, ``"d_avg"``
-        (`jaxgan.averaging`).
+        int32}``), G's EMA ``"g_ema"`` (``{"avg": params, "norm": float32}``), the K+1 GAN
+        the moving average of D's parameters, ``"d_avg"`` (`jaxgan.averaging`).
     """
 
     step: jax.Array
@@ -87,10 +87,12 @@ def split_networks(
     d_tx: optax.GradientTransformation,
     key: jax.Array,
     techniques: Techniques = Techniques(),
+    stabilisers: Stabilisers = Stabilisers(),
 ) -> tuple[Networks, GANState]:
     """Splits built NNX networks into the static `Networks` and an initial `GANState`.
 
-    ``techniques`` start their state in ``GANState.extra`` (historical averaging's means);
+    ``techniques`` and ``stabilisers`` start their state in ``GANState.extra`` (historical
+    averaging's means, G's EMA);
     the networks must already carry the network techniques (`jaxgan.nets.build`).
     """
     g_graph, g_params, g_stats = nnx.split(generator, nnx.Param, ...)
@@ -112,6 +114,8 @@ def split_networks(
     extra = {}
     if techniques.historical_avg:
         extra = {"g_hist": running_mean_init(g_params), "d_hist": running_mean_init(d_params)}
+    if stabilisers.g_ema:
+        extra["g_ema"] = ema_tracker_init(g_params)
     state = GANState(
         step=jnp.zeros((), jnp.int32),
         key=key,
@@ -139,4 +143,4 @@ def init_state(
     g, d = build_networks(cfg, example_shape, nnx.Rngs(init_key), num_classes, d_norm=d_norm)
     g_tx = optax.adam(cfg.g_lr, b1=cfg.beta1, b2=cfg.beta2)
     d_tx = optax.adam(cfg.d_lr, b1=cfg.beta1, b2=cfg.beta2)
-    return split_networks(g, d, g_tx, d_tx, run_key, cfg.techniques)
+    return split_networks(g, d, g_tx, d_tx, run_key, cfg.techniques, cfg.stabilisers)

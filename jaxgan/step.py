@@ -17,8 +17,14 @@ import optax
 from flax import nnx
 
 from jaxgan import health, losses
-from jaxgan.averaging import history_penalty, running_mean_update
-from jaxgan.configs import Techniques
+from jaxgan.augment import diff_augment
+from jaxgan.averaging import (
+    ema_tracker_read,
+    ema_tracker_update,
+    history_penalty,
+    running_mean_update,
+)
+from jaxgan.configs import Stabilisers, Techniques
 from jaxgan.functional import apply, call
 from jaxgan.nets.features import layer_features
 from jaxgan.noise import sample_z
@@ -39,6 +45,7 @@ def make_train_step(
     *,
     n_critic: int = 1,
     techniques: Techniques = Techniques(),
+    stabilisers: Stabilisers = Stabilisers(),
     z_dist: str = "normal",
     jit: bool = True,
     merge_real_fake: bool = True,
@@ -58,6 +65,12 @@ def make_train_step(
         ``state.extra`` after every update (each D update counts). Minibatch discrimination
         and virtual batch norm live in the networks (`jaxgan.nets.build`); label smoothing in
         the objective.
+      stabilisers: `jaxgan.configs.Stabilisers`. DiffAugment transforms every batch D sees,
+        real and fake, in both updates (penalties are taken on what D sees); R1 / R2 add
+        ``gamma / 2 * ||grad_x D(x)||^2`` on the real / fake batch to D's loss, every
+        ``reg_every``-th D update weighted by ``reg_every``; G's EMA is advanced after each
+        G update in ``state.extra["g_ema"]`` and read by `make_sampler`. Spectral norm lives
+        in D (`jaxgan.nets.build`).
       z_dist: latent noise (`jaxgan.noise.sample_z`).
       jit: compile with ``jax.jit(donate_argnums=0)`` (the state's buffers are reused).
       merge_real_fake: when D mixes no examples (``nets.d_rows_independent``) and has no
@@ -71,12 +84,17 @@ def make_train_step(
       losses, mean D output on real and fake data, gradient norms, D's accuracy on real and
       fake and the fake batch's spread (`jaxgan.health`; of the last D update), and with
       historical averaging both unweighted penalties, ``d_hist_penalty`` and
-      ``g_hist_penalty``.
+      ``g_hist_penalty``; with R1 / R2 ``r1_penalty`` / ``r2_penalty`` (the mean squared
+      norm, times ``reg_every`` on the steps that take it and 0 between, so a window's mean
+      estimates it).
     """
     if n_critic < 1:
         raise ValueError(f"n_critic must be >= 1, got {n_critic}")
     tech = techniques
+    stab = stabilisers
     hist_weight = tech.historical_avg
+    policy = stab.diffaug_policy
+    relativistic = objective.relativistic
     # Dropout stays out: one call would draw one mask for both batches, a different stream.
     merge = merge_real_fake and nets.d_rows_independent and not nets.d_dropout
 
@@ -100,6 +118,23 @@ def make_train_step(
         # Losses in float32 whatever D computes in (`TrainConfig.precision`).
         return logits.astype(jnp.float32), stats
 
+    def augment(x, key, salt):
+        # Keys of their own (fold_in, not a wider split), so that switching DiffAugment on
+        # leaves every other random stream of the step as it was.
+        return diff_augment(x, jax.random.fold_in(key, salt), policy=policy) if policy else x
+
+    def input_penalty(x, y, d_params, d_stats, key, on):
+        """Mean ``||grad_x D(x)||^2`` on ``x`` (R1 on real, R2 on fake data), taken when
+        ``on`` (lazy regularisation) and weighted by ``reg_every`` so its mean holds."""
+        def take():
+            def critic(v):
+                return discriminate(d_params, d_stats, v, y, key)[0]
+            return stab.reg_every * jnp.mean(losses.input_gradient_penalty(critic, x))
+
+        if stab.reg_every == 1:
+            return take()
+        return jax.lax.cond(on, take, lambda: jnp.zeros((), jnp.float32))
+
     def d_features(params, stats, x, y, key):
         # D in train mode, as in the D update; its statistics from this pass are dropped.
         args, kwargs = d_inputs(x, y, key)
@@ -108,12 +143,13 @@ def make_train_step(
             lambda d: layer_features(d, tech.fm_layer, *args, **kwargs),
         )[0].astype(jnp.float32)
 
-    def d_loss_fn(d_params, d_stats, real, real_y, fake, fake_y, key, d_hist):
+    def d_loss_fn(d_params, d_stats, real, real_y, fake, fake_y, key, d_hist, reg_on):
         # Real and fake go through D separately, so each BatchNorm batch is pure (as DCGAN
         # and the PyTorch references do) and minibatch discrimination compares each batch
         # only with itself (Salimans et al. 2016, Sec. 3.2); a D that mixes no examples
         # takes both in one call (`merge`), which computes the same.
         k1, k2, k3, k4 = jax.random.split(key, 4)
+        real, fake = augment(real, key, 101), augment(fake, key, 102)
         if merge:
             both_y = None if real_y is None else jnp.concatenate([real_y, fake_y])
             logits, d_stats = discriminate(
@@ -131,28 +167,44 @@ def make_train_step(
 
             gp = losses.gradient_penalty(critic, real, fake, k3)
             loss = loss + objective.gradient_penalty * jnp.mean(gp)
-        penalty = jnp.zeros(())
+        regs = {}
+        if stab.r1:
+            regs["r1_penalty"] = input_penalty(real, real_y, d_params, d_stats,
+                                               jax.random.fold_in(key, 103), reg_on)
+            loss = loss + 0.5 * stab.r1 * regs["r1_penalty"]
+        if stab.r2:
+            regs["r2_penalty"] = input_penalty(fake, fake_y, d_params, d_stats,
+                                               jax.random.fold_in(key, 104), reg_on)
+            loss = loss + 0.5 * stab.r2 * regs["r2_penalty"]
+        hist = jnp.zeros(())
         if hist_weight:
-            penalty = history_penalty(d_params, d_hist)
-            loss = loss + hist_weight * penalty
-        return loss, (d_stats, real_logits, fake_logits, penalty)
+            hist = history_penalty(d_params, d_hist)
+            loss = loss + hist_weight * hist
+        return loss, (d_stats, real_logits, fake_logits, hist, regs)
 
     def g_loss_fn(g_params, g_stats, d_params, d_stats, key, n, real, real_y, g_hist):
         kg, kd, kr = jax.random.split(key, 3)
         (fake, g_stats), fake_y = generate(g_params, g_stats, kg, n)
+        # G sees D through the same augmentations as D's own update (Zhao et al. 2020).
+        fake_seen, real = augment(fake, key, 102), augment(real, key, 101)
         if tech.feature_matching:
             real_f = jax.lax.stop_gradient(d_features(d_params, d_stats, real, real_y, kr))
-            fake_f = d_features(d_params, d_stats, fake, fake_y, kd)
+            fake_f = d_features(d_params, d_stats, fake_seen, fake_y, kd)
             loss = losses.feature_matching(real_f, fake_f, reduce=tech.fm_reduce)
         else:
             # D's statistics from this pass are dropped: the G update changes only G.
-            fake_logits, _ = discriminate(d_params, d_stats, fake, fake_y, kd)
-            loss = jnp.mean(objective.g_loss(fake_logits))
-        penalty = jnp.zeros(())
+            fake_logits, _ = discriminate(d_params, d_stats, fake_seen, fake_y, kd)
+            if relativistic:
+                # G's relativistic loss also pulls D's outputs on real data down.
+                real_logits, _ = discriminate(d_params, d_stats, real, real_y, kr)
+                loss = jnp.mean(objective.g_loss(fake_logits, real_logits))
+            else:
+                loss = jnp.mean(objective.g_loss(fake_logits))
+        hist = jnp.zeros(())
         if hist_weight:
-            penalty = history_penalty(g_params, g_hist)
-            loss = loss + hist_weight * penalty
-        return loss, (g_stats, penalty)
+            hist = history_penalty(g_params, g_hist)
+            loss = loss + hist_weight * hist
+        return loss, (g_stats, hist)
 
     def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
         x = batch["x"]
@@ -180,12 +232,14 @@ def make_train_step(
             # statistics are only advanced by the G update.
             (fake, _), fake_y = generate(state.g_params, state.g_stats, d_keys[2 * i], n)
             real_y = None if y is None else y[i * n : (i + 1) * n]
-            (d_loss, (d_stats, real_logits, fake_logits, d_pen)), d_grads = jax.value_and_grad(
-                d_loss_fn, has_aux=True
-            )(
-                d_params, d_stats, x[i * n : (i + 1) * n], real_y,
-                jax.lax.stop_gradient(fake), fake_y, d_keys[2 * i + 1], extra.get("d_hist"),
-            )
+            # Lazy regularisation counts D updates, so n_critic > 1 spreads it evenly.
+            reg_on = (state.step * n_critic + i) % stab.reg_every == 0
+            (d_loss, (d_stats, real_logits, fake_logits, d_pen, regs)), d_grads = (
+                jax.value_and_grad(d_loss_fn, has_aux=True)(
+                    d_params, d_stats, x[i * n : (i + 1) * n], real_y,
+                    jax.lax.stop_gradient(fake), fake_y, d_keys[2 * i + 1],
+                    extra.get("d_hist"), reg_on,
+                ))
             updates, d_opt = nets.d_tx.update(d_grads, d_opt, d_params)
             d_params = optax.apply_updates(d_params, updates)
             if hist_weight:
@@ -202,6 +256,11 @@ def make_train_step(
         g_params = optax.apply_updates(state.g_params, updates)
         if hist_weight:
             extra["g_hist"] = running_mean_update(extra["g_hist"], g_params)
+        if stab.g_ema:
+            if "g_ema" not in extra:
+                raise ValueError("G's EMA needs its average in state.extra: build the state "
+                                 "with init_state from a config with g_ema > 0")
+            extra["g_ema"] = ema_tracker_update(extra["g_ema"], g_params, 1.0 - stab.g_ema)
 
         new_state = state.replace(
             step=state.step + 1,
@@ -227,6 +286,7 @@ def make_train_step(
         if hist_weight:
             metrics["d_hist_penalty"] = d_pen
             metrics["g_hist_penalty"] = g_pen
+        metrics.update(regs)
         return new_state, metrics
 
     return jax.jit(train_step, donate_argnums=0) if jit else train_step
@@ -238,12 +298,13 @@ def make_step(cfg, nets: Networks, *, jit: bool = True):
     ``n_critic * batch_size`` real examples."""
     objective, n_critic, _ = resolve(cfg)
     step = make_train_step(objective, nets, n_critic=n_critic, techniques=cfg.techniques,
-                           z_dist=cfg.z_dist, jit=jit)
+                           stabilisers=cfg.stabilisers, z_dist=cfg.z_dist, jit=jit)
     return step, n_critic
 
 
 def make_sampler(nets: Networks) -> Callable:
-    """``sample(state, z[, y]) -> x``: G in inference mode (running BatchNorm statistics).
+    """``sample(state, z[, y]) -> x``: G in inference mode (running BatchNorm statistics),
+    with the moving average of its parameters where the run keeps one (``g_ema``).
 
     A conditional G needs labels ``y`` (int, shape ``(N,)``); an unconditional one takes none.
     """
@@ -251,7 +312,10 @@ def make_sampler(nets: Networks) -> Callable:
     @jax.jit
     def _sample(state: GANState, z: Array, y: Array | None) -> Array:
         args = (z,) if y is None else (z, y)
-        return apply(nets.g_eval, state.g_params, state.g_stats, *args)[0].astype(jnp.float32)
+        params = state.g_params
+        if "g_ema" in state.extra:
+            params = ema_tracker_read(state.extra["g_ema"], params)
+        return apply(nets.g_eval, params, state.g_stats, *args)[0].astype(jnp.float32)
 
     def sample(state: GANState, z: Array, y: Array | None = None) -> Array:
         check_labels(nets, y, len(z))

@@ -13,7 +13,9 @@ Each check raises ``AssertionError`` (through chex or numpy) saying what failed:
         testing.check_optimal_discriminator(nsgan, lambda p, q: jnp.log(p / q))
 
 An objective's losses are per example: ``d_loss(real_logits, fake_logits) -> (N,)`` and
-``g_loss(fake_logits) -> (N,)`` on logits of shape (N,), as `jaxgan.step` calls them.
+``g_loss(fake_logits) -> (N,)`` on logits of shape (N,), as `jaxgan.step` calls them; a
+relativistic objective's G loss also takes the real logits, ``g_loss(fake_logits,
+real_logits)``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ def _logits(n: int, seed: int, scale: float) -> tuple[Array, Array]:
     return scale * jax.random.normal(kr, (n,)), scale * jax.random.normal(kf, (n,))
 
 
+def _g_loss(objective: Objective, fake: Array, real: Array) -> Array:
+    return objective.g_loss(fake, real) if objective.relativistic else objective.g_loss(fake)
+
+
 def check_objective(objective: Objective, *, sizes=(1, 2, 7, 64), scales=(1.0, 10.0, 30.0),
                     seed: int = 0) -> None:
     """Shapes, finite values and finite gradients of both losses for logits of any batch size
@@ -47,12 +53,12 @@ def check_objective(objective: Objective, *, sizes=(1, 2, 7, 64), scales=(1.0, 1
         for scale in scales:
             real, fake = _logits(n, seed, scale)
             d = objective.d_loss(real, fake)
-            g = objective.g_loss(fake)
+            g = _g_loss(objective, fake, real)
             chex.assert_shape([d, g], (n,))
             chex.assert_tree_all_finite((d, g))
             grads = jax.grad(lambda r, f: jnp.mean(objective.d_loss(r, f)), argnums=(0, 1))(
                 real, fake)
-            grads_g = jax.grad(lambda f: jnp.mean(objective.g_loss(f)))(fake)
+            grads_g = jax.grad(lambda f: jnp.mean(_g_loss(objective, f, real)))(fake)
             chex.assert_tree_all_finite((grads, grads_g))
 
 
@@ -60,6 +66,10 @@ def check_batch_independence(objective: Objective, *, n: int = 8, seed: int = 0)
     """Each example's loss depends on its own logits only: the losses of the first half of a
     batch are those of the half alone. (Relativistic objectives compare with the batch's
     mean on purpose and fail this.)"""
+    if objective.relativistic:
+        raise AssertionError(f"{objective.name} is relativistic: its losses compare each "
+                             "example with the other batch's mean on purpose; do not check it "
+                             "for batch independence")
     real, fake = _logits(n, seed, 3.0)
     half = n // 2
     np.testing.assert_allclose(objective.d_loss(real, fake)[:half],

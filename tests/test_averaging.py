@@ -74,3 +74,36 @@ def test_ema_read_is_the_current_params_at_step_zero_or_rate_zero():
     avg = averaging.ema_update(zero, {"w": jnp.array([3.0, 5.0])}, 0.1)
     chex.assert_trees_all_close(averaging.ema_read(avg, params, jnp.int32(1), 0.1),
                                 {"w": jnp.array([3.0, 5.0])}, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# G's EMA (jaxgan.configs.Stabilisers.g_ema): the average carries its own normaliser
+# --------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.001, 0.5), st.integers(1, 40))
+def test_ema_tracker_is_the_closed_form_average_of_the_history(rate, steps):
+    """After k updates with theta_1..theta_k: sum_i rate (1 - rate)^(k - i) theta_i over
+    1 - (1 - rate)^k (Karras et al. 2018's EMA, bias-corrected), the same as `ema_read`."""
+    params = {"w": jnp.zeros((2, 3))}
+    tracker, avg = averaging.ema_tracker_init(params), averaging.ema_init(params)
+    history = []
+    for k in jax.random.split(jax.random.PRNGKey(steps), steps):
+        params = {"w": params["w"] + jax.random.normal(k, (2, 3))}
+        history.append(np.asarray(params["w"], np.float64))
+        tracker = averaging.ema_tracker_update(tracker, params, rate)
+        avg = averaging.ema_update(avg, params, rate)
+    weights = np.array([rate * (1 - rate) ** (steps - i) for i in range(1, steps + 1)])
+    want = np.tensordot(weights, np.stack(history), axes=1) / weights.sum()
+    got = averaging.ema_tracker_read(tracker, params)["w"]
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(got, averaging.ema_read(avg, params, jnp.array(steps), rate)["w"],
+                               rtol=1e-5, atol=1e-6)
+    assert float(tracker["norm"]) == pytest.approx(1 - (1 - rate) ** steps, rel=1e-5)
+
+
+def test_ema_tracker_reads_the_current_params_before_any_update():
+    params = {"w": jnp.arange(3.0)}
+    chex.assert_trees_all_equal(
+        averaging.ema_tracker_read(averaging.ema_tracker_init(params), params), params)

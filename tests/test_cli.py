@@ -34,7 +34,8 @@ def test_every_config_field_is_a_flag(capsys):
     # Booleans are conventional flags; the objective names are listed.
     assert "--feature-matching, --no-feature-matching" in text
     flat = " ".join(text.replace("│", " ").split())  # the help wraps lines
-    assert "Objectives: gan, hinge, lsgan, lsgan-01, lsgan-pearson, nsgan, wgan-gp" in flat
+    assert ("Objectives: gan, hinge, lsgan, lsgan-01, lsgan-pearson, nsgan, ragan, rahinge, "
+            "ralsgan, wgan-gp") in flat
 
 
 def test_flag_defaults_follow_the_dataset(capsys):

@@ -60,7 +60,8 @@ class LossTest(parameterized.TestCase):
         extreme = jnp.array([-1e4, -100.0, 0.0, 100.0, 1e4])
         for name, obj in OBJECTIVES.items():
             d = self.variant(lambda r, f, obj=obj: jnp.mean(obj.d_loss(r, f)))
-            g = self.variant(lambda f, obj=obj: jnp.mean(obj.g_loss(f)))
+            g = self.variant(lambda f, obj=obj: jnp.mean(
+                obj.g_loss(f, extreme[::-1]) if obj.relativistic else obj.g_loss(f)))
             chex.assert_tree_all_finite((d(extreme, extreme[::-1]), g(extreme)))
             chex.assert_tree_all_finite(jax.grad(d, argnums=(0, 1))(extreme, extreme[::-1]))
             chex.assert_tree_all_finite(jax.grad(g)(extreme))
@@ -251,3 +252,66 @@ def test_resolve_folds_a_configs_smoothing_and_critic_steps_into_its_objective()
         resolve(MixtureConfig(n_critic=0))
     with pytest.raises(ValueError, match="no real target"):
         resolve(configs.replace(MixtureConfig(objective="hinge"), label_smoothing=0.9))
+
+
+RELATIVISTIC = {"ragan": losses.ragan_d_loss, "ralsgan": losses.ralsgan_d_loss,
+                "rahinge": losses.rahinge_d_loss}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(RELATIVISTIC)), st.integers(0, 2**16),
+       st.floats(-20.0, 20.0, width=32))
+def test_relativistic_losses_see_only_differences_and_g_swaps_the_roles(name, seed, shift):
+    """Jolicoeur-Martineau 2018, Sec. 4.2: D's outputs enter only as each one minus the other
+    batch's mean, so a constant added to every output changes no loss; G's loss is D's with
+    real and fake swapped, so (unlike the standard GAN) it has a gradient on real outputs."""
+    obj = OBJECTIVES[name]
+    kr, kf = jax.random.split(jax.random.PRNGKey(seed))
+    real, fake = jax.random.normal(kr, (6,)), jax.random.normal(kf, (6,))
+    np.testing.assert_allclose(obj.d_loss(real + shift, fake + shift), obj.d_loss(real, fake),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(obj.g_loss(fake, real), RELATIVISTIC[name](fake, real))
+    assert obj.relativistic
+    grad_real = jax.grad(lambda r: jnp.sum(obj.g_loss(fake, r)))(real)
+    assert float(jnp.max(jnp.abs(grad_real))) > 0
+    # Batch-coupled on purpose: the first example's loss moves with the second's output.
+    moved = obj.d_loss(real.at[1].add(3.0), fake)[0]
+    assert abs(float(moved) - float(obj.d_loss(real, fake)[0])) > 1e-3 or name == "rahinge"
+
+
+def test_relativistic_hand_values():
+    real, fake = jnp.array([2.0, 0.0]), jnp.array([-1.0, 1.0])
+    r, f = real - 0.0, fake - 1.0  # each minus the other batch's mean (fake 0, real 1)
+    np.testing.assert_allclose(losses.ragan_d_loss(real, fake),
+                               jax.nn.softplus(-r) + jax.nn.softplus(f), rtol=1e-6)
+    np.testing.assert_allclose(losses.ralsgan_d_loss(real, fake),
+                               (r - 1) ** 2 + (f + 1) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(losses.rahinge_d_loss(real, fake),
+                               jax.nn.relu(1 - r) + jax.nn.relu(1 + f), rtol=1e-6)
+
+
+def test_input_gradient_penalty_matches_finite_differences():
+    """R1 / R2 (Mescheder et al. 2018, Eq. 9): the squared norm of D's input gradient per
+    example, checked against central differences of a nonlinear D, and 0 for a constant D."""
+    w = jnp.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]])
+
+    def critic(x):  # (N, 3) -> (N,), a per-example nonlinear function
+        return jnp.sum(jnp.tanh(x @ w.T) ** 2, axis=-1) + jnp.sin(x[:, 0])
+
+    x = jnp.array([[0.2, -0.4, 1.0], [1.3, 0.5, -0.8]], jnp.float32)
+    got = losses.input_gradient_penalty(critic, x)
+    eps = 1e-3
+    x64 = np.asarray(x, np.float64)
+    w64 = np.asarray(w, np.float64)
+
+    def critic64(v):
+        return np.sum(np.tanh(v @ w64.T) ** 2, axis=-1) + np.sin(v[:, 0])
+
+    want = np.zeros(len(x))
+    for j in range(x.shape[1]):
+        e = np.zeros_like(x64)
+        e[:, j] = eps
+        want += ((critic64(x64 + e) - critic64(x64 - e)) / (2 * eps)) ** 2
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    chex.assert_trees_all_equal(
+        losses.input_gradient_penalty(lambda v: jnp.zeros(len(v)), x), jnp.zeros(2))

@@ -27,6 +27,7 @@ from jaxgan.nets.mlp import (
     MLPGenerator,
     PacGANGenerator,
 )
+from jaxgan.nets.spectral import spectral_norm
 from jaxgan.noise import sample_z
 
 # Compute dtypes of `TrainConfig.precision`. Parameters, Adam's moments and batch-norm
@@ -51,7 +52,8 @@ def build_networks(
     With ``cfg.conditional``, G and D are built for inputs ``cfg.embed_dim`` wider and wrapped
     to take labels (`jaxgan.nets.conditional`), whatever the architecture. The network
     techniques the config switches on (minibatch discrimination, virtual batch norm) are then
-    applied to the pair (`apply_network_techniques`). ``d_norm`` is the DCGAN D's
+    applied to the pair (`apply_network_techniques`), and D's layers spectrally normalised
+    with ``stabilisers.spectral_norm`` (`jaxgan.nets.spectral`). ``d_norm`` is the DCGAN D's
     normalisation, resolved from the config and the objective by the caller.
     """
     if cfg.arch not in ARCHS and not plugins.is_path(cfg.arch):
@@ -66,10 +68,17 @@ def build_networks(
             f"d_norm={cfg.d_norm!r} sets the dcgan discriminator's normalisation; arch "
             f"{cfg.arch!r} has its own: drop --d-norm or use --arch dcgan"
         )
+    stab = getattr(cfg, "stabilisers", None)
+    if stab is not None and stab.diffaug_policy and len(example_shape) != 3:
+        raise ValueError(f"--diffaug transforms images (DiffAugment); {cfg.dataset}'s examples "
+                         f"have shape {tuple(example_shape)}: drop --diffaug")
     g, d = _build_conditional(cfg, example_shape, rngs, num_classes, d_norm)
     g, d = apply_network_techniques(
         g, d, cfg.techniques, rngs, batch_size=cfg.batch_size, z_dist=cfg.z_dist
     )
+    if stab is not None and stab.spectral_norm:
+        # After the techniques, so minibatch discrimination's layers are normalised too.
+        d = spectral_norm(d, rngs)
     if precision != "fp32":
         set_compute_dtype(g, PRECISIONS[precision])
         set_compute_dtype(d, PRECISIONS[precision])

@@ -1,0 +1,165 @@
+"""The stabilisers (`jaxgan.configs.Stabilisers`) in the one step: G's EMA is the closed-form
+average of G's history and draws the samples; R1 / R2 add exactly the input-gradient
+penalty of D, lazily when asked; DiffAugment reaches G's gradient; spectral norm is built
+into D; relativistic objectives train; every switch is a flag and a compare switch."""
+
+import dataclasses
+import json
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgan import cli, comparison, configs, losses
+from jaxgan.averaging import ema_tracker_read
+from jaxgan.configs import MixtureConfig, Stabilisers
+from jaxgan.functional import apply
+from jaxgan.state import init_state
+from jaxgan.step import make_sampler, make_step
+
+CFG = MixtureConfig(objective="nsgan", hidden=16, z_dim=4, batch_size=32, d_lr=1e-3,
+                    g_lr=1e-3)
+
+
+def batch(n=32, seed=7):
+    x = jax.random.normal(jax.random.PRNGKey(seed), (n, 2)) * 0.1 + jnp.array([1.0, 0.0])
+    return {"x": x}
+
+
+def steps(cfg, n, shape=(2,), make_batch=batch):
+    nets, state = init_state(cfg, shape)
+    step, _ = make_step(cfg, nets)
+    history, metrics = [], []
+    for i in range(n):
+        state, m = step(state, make_batch(seed=i))
+        history.append(jax.device_get(state.g_params))
+        metrics.append(jax.device_get(m))
+    return nets, state, history, metrics
+
+
+def test_the_stabilisers_are_off_by_default_and_checked():
+    assert Stabilisers().names == ()
+    on = Stabilisers(spectral_norm=True, g_ema=0.999, r1=10, r2=1, diffaug="color/cutout")
+    assert on.names == ("sn", "ema", "r1", "r2", "diffaug")
+    assert on.diffaug_policy == ("color", "cutout")
+    for bad in ({"g_ema": 1.0}, {"r1": -1.0}, {"reg_every": 0}, {"diffaug": "colour"}):
+        with pytest.raises(ValueError):
+            Stabilisers(**bad)
+    # A run written before the stabilisers existed loads with them off.
+    d = json.loads(configs.to_json(CFG))
+    d.pop("stabilisers")
+    assert configs.from_dict(d).stabilisers == Stabilisers()
+
+
+def test_g_ema_is_the_closed_form_average_and_draws_the_samples():
+    decay = 0.8
+    cfg = configs.replace(CFG, g_ema=decay)
+    nets, state, history, _ = steps(cfg, 6)
+    rate = 1 - decay
+    k = len(history)
+    weights = np.array([rate * decay ** (k - i) for i in range(1, k + 1)])
+    want = jax.tree.map(lambda *ps: np.tensordot(weights, np.stack(ps), axes=1) / weights.sum(),
+                        *history)
+    got = ema_tracker_read(state.extra["g_ema"], state.g_params)
+    chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-6)
+    # Samples come from the average, not from G's current parameters.
+    z = jax.random.normal(jax.random.PRNGKey(0), (5, cfg.z_dim))
+    drawn = make_sampler(nets)(state, z)
+    np.testing.assert_allclose(drawn, apply(nets.g_eval, got, state.g_stats, z)[0], rtol=1e-5)
+    current = apply(nets.g_eval, state.g_params, state.g_stats, z)[0]
+    assert float(jnp.max(jnp.abs(drawn - current))) > 1e-4
+
+
+@pytest.mark.parametrize("which", ["r1", "r2"])
+def test_r1_and_r2_add_the_input_gradient_penalty_lazily(which):
+    cfg = configs.replace(CFG, **{which: 4.0})
+    nets, state = init_state(cfg, (2,))
+    step, _ = make_step(cfg, nets, jit=False)
+    # What the penalty must be: D before the update, on the real batch (R1); R2's fakes are
+    # drawn inside the step, so R2 is checked by its effect on D's loss below.
+    if which == "r1":
+        def critic(x):
+            return apply(nets.d_graph, state.d_params, state.d_stats, x)[0]
+        want = float(jnp.mean(losses.input_gradient_penalty(critic, batch()["x"])))
+    plain, _ = make_step(CFG, nets, jit=False)
+    _, m = step(jax.tree.map(jnp.copy, state), batch())
+    _, m0 = plain(jax.tree.map(jnp.copy, state), batch())
+    pen = float(m[f"{which}_penalty"])
+    assert pen > 0
+    if which == "r1":
+        np.testing.assert_allclose(pen, want, rtol=1e-5)
+    np.testing.assert_allclose(float(m["d_loss"]), float(m0["d_loss"]) + 0.5 * 4.0 * pen,
+                               rtol=1e-5)
+    # Lazy: every 2nd D update, weighted by 2, so the mean over updates is the same penalty.
+    lazy = configs.replace(cfg, reg_every=2)
+    _, _, _, ms = steps(lazy, 4)
+    taken = [float(m[f"{which}_penalty"]) for m in ms]
+    assert taken[1] == taken[3] == 0.0 and taken[0] > 0 and taken[2] > 0
+
+
+def test_diffaug_reaches_g_and_is_refused_for_points():
+    cfg = configs.DCGANConfig(dataset="mnist", resolution=32, width=4, batch_size=4, z_dim=8,
+                              stabilisers=Stabilisers(diffaug="color,translation,cutout"))
+
+    def images(seed=0):
+        return {"x": jax.random.uniform(jax.random.PRNGKey(seed), (4, 32, 32, 1), minval=-1)}
+
+    _, state, _, ms = steps(cfg, 2, shape=(32, 32, 1), make_batch=images)
+    chex.assert_tree_all_finite((state, ms))
+    assert float(ms[-1]["g_grad_norm"]) > 0
+    with pytest.raises(ValueError, match="images"):
+        init_state(configs.replace(CFG, diffaug="color"), (2,))
+
+
+def test_spectral_norm_is_built_into_d():
+    """The wiring; `tests/test_nets_spectral.py` checks the normalised weights' norms."""
+    cfg = configs.replace(CFG, spectral_norm=True)
+    nets, state, _, ms = steps(cfg, 30)
+    chex.assert_tree_all_finite(ms)
+    sigmas = [v for path, v in jax.tree_util.tree_leaves_with_path(state.d_stats)
+              if "sigma" in jax.tree_util.keystr(path)]
+    assert sigmas, "no spectral-norm statistics in D's state"
+    assert "SpectralNorm" in repr(nets.d_graph)
+
+
+@pytest.mark.parametrize("objective", ["ragan", "ralsgan", "rahinge"])
+def test_relativistic_objectives_train_in_the_one_step(objective):
+    _, state, _, ms = steps(configs.replace(CFG, objective=objective), 20)
+    chex.assert_tree_all_finite((state, ms))
+    assert float(ms[-1]["d_loss"]) < float(ms[0]["d_loss"])
+
+
+def test_every_stabiliser_is_a_flag_and_a_compare_switch(tmp_path, capsys):
+    base = comparison.base_config("ring8")
+    entry = comparison.parse_entry("hinge+sn+ema+r1+diffaug", base)
+    assert entry.stabilisers == Stabilisers(spectral_norm=True, g_ema=0.999, r1=10.0,
+                                            diffaug="color/translation/cutout")
+    assert comparison.parse_entry("hinge+r1=0.5+reg_every=4", base).stabilisers == Stabilisers(
+        r1=0.5, reg_every=4)
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--spectral-norm", "--g-ema", "--r1", "--r2", "--reg-every", "--diffaug"):
+        assert flag in text, flag
+    assert dataclasses.fields(configs.TrainConfig)[-1].name == "stabilisers"
+
+
+def test_compare_hinge_with_and_without_sn_and_ema_on_mnist(mnist_dir, tmp_path,
+                                                            fast_evaluator, monkeypatch):
+    """The issue's command, with a few hundred steps of small batches and 1,000 samples
+    scored (the README's run is the long one)."""
+    monkeypatch.setattr(comparison, "IMAGE_EVAL_SAMPLES", 1_000)
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", "--objectives", "hinge,hinge+sn,hinge+sn+ema", "--dataset",
+                     "mnist", "--data-dir", str(mnist_dir), "--seeds", "1", "--steps", "200",
+                     "--log-every", "50", "--set", "batch_size=8", "--out", str(out),
+                     "--no-progress"]) == 0
+    table = (out / "table.md").read_text()
+    for entry in ("hinge", "hinge+sn", "hinge+sn+ema"):
+        assert f"| {entry} |" in table
+    results = json.loads((out / "per_seed.json").read_text())
+    fids = {e: results[e]["evals"][-1]["metrics"][0]["fid"]
+            for e in ("hinge", "hinge+sn", "hinge+sn+ema")}
+    assert all(np.isfinite(v) for v in fids.values()) and len(set(fids.values())) == 3
