@@ -232,3 +232,22 @@ def test_the_techniques_script_is_a_comparison_of_switches(tmp_path, monkeypatch
         assert entry in table
     runs_ = json.loads((out / "per_seed.json").read_text())
     assert len(runs_["nsgan+fm"]["evals"][-1]["metrics"]) == 2  # one per seed
+
+
+def test_a_few_steps_of_the_diffaugment_script(mnist_dir, tmp_path, monkeypatch,
+                                               fast_evaluator):
+    out = tmp_path / "diffaug"
+    run_script("diffaugment_few_images.py", [
+        "--data-dir", str(mnist_dir), "--out", str(out), "--images", "24", "--steps", "2",
+        "--samples", "100", "--width", "4", "--batch-size", "8", "--docs", str(tmp_path / "docs"),
+        "--no-progress"], monkeypatch)
+    assert len(list((out / "mnist24_64px").glob("*.png"))) == 24
+    with Image.open(out / "mnist24_64px" / "0000.png") as img:
+        assert img.size == (64, 64)
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"plain", "diffaug"}
+    assert all(np.isfinite(r["fid"]) and r["steps"] == 2 for r in results.values())
+    assert json.loads((out / "diffaug" / "config.json").read_text())["stabilisers"][
+        "diffaug"] == "color,translation,cutout"
+    assert json.loads((out / "plain" / "config.json").read_text())["stabilisers"]["diffaug"] == ""
+    assert (tmp_path / "docs" / "diffaug_mnist24.png").stat().st_size > 0
