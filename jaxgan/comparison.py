@@ -55,6 +55,7 @@ ALIASES = {
     "r1": "r1=10",
     "r2": "r2=10",
     "diffaug": "diffaug=color/translation/cutout",
+    "proj": "cond_d=projection",
 }
 
 # Methods of jaxgan that are not a G/D objective, so not an entry: what to run instead.

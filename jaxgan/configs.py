@@ -98,6 +98,7 @@ class Techniques:
 
 
 DIFFAUG_POLICIES = ("color", "translation", "cutout")
+COND_DS = ("concat", "projection")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +177,9 @@ class TrainConfig:
         ``module:Generator,Discriminator`` (`jaxgan.nets.build.plugin_pair`).
       conditional: G(z, y) and D(x, y) with learned label embeddings (Mirza & Osindero 2014).
       embed_dim: size of the label embedding.
+      cond_d: how a conditional D takes the label: "concat" (an embedding beside its input,
+        Mirza & Osindero 2014) or "projection" (an embedding dotted with its features,
+        Miyato & Koyama 2018).
       dropout: D's dropout rate (``cgan_mlp`` only).
       resolution: image side; image folders default to 64, MNIST is 28 (another value
         resizes it).
@@ -213,6 +217,7 @@ class TrainConfig:
     arch: str = "mlp"
     conditional: bool = False
     embed_dim: int = 10
+    cond_d: str = "concat"
     dropout: float = 0.3
     resolution: int | None = None
     width: int = 64
@@ -242,6 +247,8 @@ class TrainConfig:
 
     def __post_init__(self):
         _check_bad_images(self.bad_images)
+        if self.cond_d not in COND_DS:
+            raise ValueError(f"cond_d must be one of {', '.join(COND_DS)}, got {self.cond_d!r}")
 
     def to_json(self) -> str:
         return to_json(self)

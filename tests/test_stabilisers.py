@@ -11,11 +11,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from jaxgan import cli, comparison, configs, losses
 from jaxgan.averaging import ema_tracker_read
 from jaxgan.configs import MixtureConfig, Stabilisers
 from jaxgan.functional import apply
+from jaxgan.nets.conditional import ProjectionDiscriminator
 from jaxgan.state import init_state
 from jaxgan.step import make_sampler, make_step
 
@@ -28,8 +30,8 @@ def batch(n=32, seed=7):
     return {"x": x}
 
 
-def steps(cfg, n, shape=(2,), make_batch=batch):
-    nets, state = init_state(cfg, shape)
+def steps(cfg, n, shape=(2,), make_batch=batch, num_classes=None):
+    nets, state = init_state(cfg, shape, num_classes)
     step, _ = make_step(cfg, nets)
     history, metrics = [], []
     for i in range(n):
@@ -163,3 +165,30 @@ def test_compare_hinge_with_and_without_sn_and_ema_on_mnist(mnist_dir, tmp_path,
     fids = {e: results[e]["evals"][-1]["metrics"][0]["fid"]
             for e in ("hinge", "hinge+sn", "hinge+sn+ema")}
     assert all(np.isfinite(v) for v in fids.values()) and len(set(fids.values())) == 3
+
+
+def test_the_projection_discriminator_adds_the_label_after_the_features():
+    """Miyato & Koyama 2018, Eq. 3: D(x, y) = head(phi(x)) + embed(y) . phi(x), so two
+    labels' outputs on one x differ by (embed(y1) - embed(y2)) . phi(x), and D's body is the
+    unconditional one (built for the plain input)."""
+    cfg = configs.replace(CFG, conditional=True, cond_d="projection", spectral_norm=True)
+    nets, state = init_state(cfg, (2,), num_classes=8)
+    d = nnx.merge(nets.d_graph, state.d_params, state.d_stats)
+    assert isinstance(d, ProjectionDiscriminator)
+    x = jax.random.normal(jax.random.PRNGKey(3), (5, 2))
+    eval_d = nnx.merge(nets.d_eval, state.d_params, state.d_stats)
+    y1, y2 = jnp.full(5, 1), jnp.full(5, 6)
+    f = eval_d.features(x, y1)
+    e = eval_d.embed.embedding[...]
+    np.testing.assert_allclose(eval_d(x, y1) - eval_d(x, y2), f @ (e[1] - e[6]), rtol=1e-4,
+                               atol=1e-5)
+    assert not isinstance(eval_d.embed, nnx.SpectralNorm)  # embeddings stay as they are
+    _, _, _, ms = steps(cfg, 3, make_batch=lambda seed: {
+        **batch(seed=seed), "y": jnp.arange(32) % 8}, num_classes=8)
+    chex.assert_tree_all_finite(ms)
+    with pytest.raises(ValueError, match="minibatch"):
+        init_state(configs.replace(cfg, minibatch_disc=True), (2,), num_classes=8)
+    assert comparison.parse_entry("nsgan+cond+proj", comparison.base_config("ring8")).cond_d == \
+        "projection"
+    with pytest.raises(ValueError, match="cond_d"):
+        configs.replace(CFG, cond_d="acgan-ish")

@@ -84,6 +84,38 @@ class ConditionalDiscriminator(nnx.Module):
         return self.head(self.features(x, y, **kwargs))
 
 
+class ProjectionDiscriminator(nnx.Module):
+    """``D(x, y) = head(phi(x)) + embed(y) . phi(x)``: the projection discriminator.
+
+    The label enters after D's features instead of beside its input: the paper derives this
+    form from the log density ratio of the conditionals when ``p(y | x)`` is log-linear in
+    ``phi(x)`` (Miyato & Koyama 2018, Eq. 3-5), and finds it conditions more strongly than
+    concatenation. ``base`` is the unconditional D (built for the plain input); ``embed``
+    has one ``num_features``-wide row per class, started as ``nnx.Embed``'s default.
+    ``features(x, y)`` is the base's ``phi(x)``, so feature matching sees the same layer;
+    minibatch discrimination, whose head has no label, does not compose with it.
+
+    References:
+      Miyato & Koyama, cGANs with Projection Discriminator, 2018,
+      https://arxiv.org/abs/1802.05637
+    """
+    ROWWISE = True  # its own code mixes no examples
+
+    def __init__(self, base: nnx.Module, *, num_classes: int, num_features: int,
+                 rngs: nnx.Rngs):
+        self.base = base
+        self.embed = nnx.Embed(num_classes, num_features, rngs=rngs)
+        self.num_classes = num_classes
+        self.num_features = num_features
+
+    def features(self, x: jax.Array, y: jax.Array, **kwargs) -> jax.Array:
+        return self.base.features(x, **kwargs)
+
+    def __call__(self, x: jax.Array, y: jax.Array, **kwargs) -> jax.Array:
+        f = self.features(x, y, **kwargs)
+        return self.base.head(f) + jnp.sum(self.embed(y) * f, axis=-1).astype(f.dtype)
+
+
 class ImageMLPGenerator(nnx.Module):
     """The user's cGAN generator body: z -> 256 -> 512 -> 1024 -> H*W*C, LeakyReLU(0.2), tanh.
 

@@ -97,7 +97,8 @@ class MinibatchDiscrimination(nnx.Module):
         return o
 
 
-def _num_features(d: nnx.Module) -> int:
+def feature_count(d: nnx.Module) -> int:
+    """The width of ``d.features``: its own ``num_features``, or that of the D it wraps."""
     while not hasattr(d, "num_features") and hasattr(d, "base"):
         d = d.base
     if not hasattr(d, "num_features"):
@@ -129,7 +130,7 @@ class MinibatchDiscriminator(nnx.Module):
         rngs: nnx.Rngs,
     ):
         self.base = base
-        self.num_features = _num_features(base)
+        self.num_features = feature_count(base)
         self.num_classes = getattr(base, "num_classes", None)
         self.mbd = MinibatchDiscrimination(
             self.num_features, num_kernels, kernel_dim, include_self=include_self, rngs=rngs
