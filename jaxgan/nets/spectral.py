@@ -1,18 +1,27 @@
 """Spectral normalisation of a discriminator's layers (Miyato et al. 2018).
 
 Each weight matrix ``W`` of D is used as ``W / sigma(W)``, ``sigma`` its largest singular
-value, so every layer is 1-Lipschitz and D as a whole is Lipschitz-bounded (its activations
-are 1-Lipschitz too): D cannot grow arbitrarily steep around the data, which keeps its
-gradients to G informative without a penalty term.
+value, so every layer's Lipschitz constant is bounded by 1 and, its activations (ReLU,
+LeakyReLU, tanh) being 1-Lipschitz too, so is D's: D cannot grow arbitrarily steep around
+the data, which keeps its gradients to G informative without a penalty term (Sec. 2).
 
-Flax's own ``nnx.SpectralNorm`` does the work: ``sigma`` is estimated by power iteration,
-its vector ``u`` (and the last ``sigma``) kept as ``nnx.BatchStat``, so they live in D's
-statistics in `jaxgan.state.GANState` (``d_stats``), are checkpointed with them, advance by
-one power iteration per train-mode call of a layer (the D update calls D once per batch,
-real and fake, so two a step) and stay frozen in inference mode (`jaxgan.functional.
-eval_view`). A convolution's kernel is normalised as its ``(kh * kw * in, out)`` matrix, as
-in Flax and in Miyato et al.'s code. ``u`` and ``v`` carry no gradient: the gradient flows
-through ``W / sigma`` with ``sigma`` taken as the estimate's function of ``W`` alone.
+Flax's own ``nnx.SpectralNorm`` does the work. ``sigma`` is estimated by power iteration,
+whose vector ``u`` and last ``sigma`` are ``nnx.BatchStat`` variables: they are not
+parameters but D's statistics, so they sit in `jaxgan.state.GANState`'s ``d_stats`` beside
+BatchNorm's and are checkpointed with them. Each train-mode call of a layer runs ``n_steps``
+power iterations from the stored ``u``, divides by the resulting ``sigma`` and returns the
+advanced ``u`` and that ``sigma`` in the new statistics (`jaxgan.functional.apply`); the D
+update calls D on real and fake data apart, so ``u`` advances twice a step. In inference
+mode (`jaxgan.functional.eval_view`, ``use_running_average=True``) the statistics are
+frozen: the layer still iterates from the stored ``u``, but keeps nothing, so every
+inference call divides by the same ``sigma``. ``u`` and ``v`` carry no gradient: the
+gradient flows through ``W / sigma`` with ``sigma = v W u^T`` a linear function of ``W``.
+
+A convolution's kernel is normalised as its ``(kh * kw * in, out)`` matrix, as in Flax and
+in Miyato et al.'s code (a bound on the kernel's matrix, not the exact norm of the
+convolution operator). Flax writes ``W / sigma`` into the wrapped layer's kernel during the
+call; the functional helpers discard those merged parameters, so the stored ``W`` stays the
+raw one. (Calling a wrapped module eagerly, outside them, overwrites ``W`` by ``W / sigma``.)
 
 References:
   Miyato, Kataoka, Koyama & Yoshida, Spectral Normalization for Generative Adversarial
@@ -21,18 +30,37 @@ References:
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 from flax import nnx
 
 
 class SpectralNorm(nnx.SpectralNorm):
-    """``nnx.SpectralNorm`` that `nnx.view` (`jaxgan.functional.eval_view`) switches to
-    inference mode like BatchNorm: Flax's class keeps a ``use_running_average`` attribute but
-    has no ``set_view``, so without this its power iteration would run on in sampling and
-    evaluation."""
+    """``nnx.SpectralNorm`` with two fixes for its use in jaxgan.
+
+    * `nnx.view` (`jaxgan.functional.eval_view`) switches it to inference mode like
+      BatchNorm: Flax's class keeps a ``use_running_average`` attribute but has no
+      ``set_view``, so its power iteration would otherwise run on in sampling and evaluation.
+    * A zero weight maps ``u`` to zero, and power iteration never leaves zero: the
+      minibatch-discrimination head (`jaxgan.nets.techniques.MinibatchDiscriminator`)
+      starts at zero, and would stay unnormalised for the whole run. A ``u`` that the
+      iteration zeroes is not stored (the old one is kept until ``W`` is nonzero).
+    """
 
     def set_view(self, use_running_average: bool | None = None):
         if use_running_average is not None:
             self.use_running_average = use_running_average
+
+    def __call__(self, x, update_stats: bool | None = None):
+        if update_stats is None:
+            update_stats = not self.use_running_average
+        if not update_stats:
+            return super().__call__(x, update_stats=False)
+        before = {path: stat[...] for path, stat in self.batch_stats.items() if path[-1] == "u"}
+        out = super().__call__(x, update_stats=True)
+        for path, u in before.items():
+            new = self.batch_stats[path][...]
+            self.batch_stats[path][...] = jnp.where(jnp.any(new != 0), new, u)
+        return out
 
 
 # The layers whose weights are normalised. Embeddings are lookups, not linear maps of the
@@ -41,16 +69,28 @@ _NORMALISED = (nnx.Linear, nnx.Conv, nnx.ConvTranspose)
 
 
 def spectral_norm(module: nnx.Module, rngs: nnx.Rngs, *, n_steps: int = 1) -> nnx.Module:
-    """Wraps every Linear and Conv layer inside ``module`` (in place, at any depth, in
-    attributes and in ``nnx.List`` / ``nnx.Dict`` / list / tuple / dict containers) in
-    `SpectralNorm` (Flax's, made switchable to inference mode) with ``n_steps`` power
-    iterations per call; returns ``module``.
+    """Wraps every ``nnx.Linear``, ``nnx.Conv`` and ``nnx.ConvTranspose`` inside ``module``
+    in `SpectralNorm` (Flax's ``nnx.SpectralNorm``, made switchable to inference mode), in
+    place, and returns ``module``.
 
-    ``rngs`` draws each layer's initial ``u``. Raises ValueError when there is no layer to
-    normalise (a plug-in D built of other layers says so rather than training unnormalised).
+    Layers are found at any depth: as attributes, in ``nnx.List`` / ``nnx.Dict`` and in
+    lists, tuples and dicts (``nnx.data``), inside wrappers such as the conditional and the
+    minibatch-discrimination D. A layer held in two places gets one wrapper; layers already
+    wrapped are left as they are. ``nnx.Embed`` is not normalised.
+
+    Args:
+      module: the discriminator (any ``nnx.Module``).
+      rngs: draws each layer's initial power-iteration vector ``u`` (its ``params`` stream).
+      n_steps: power iterations per call (Miyato et al. use 1: ``u`` persists across calls,
+        so the estimate keeps improving as training runs).
+
+    Raises:
+      ValueError: ``module`` holds no layer to normalise (a plug-in D built of other layers
+        says so rather than training unnormalised).
     """
-    count = _wrap(module, rngs, n_steps, seen=set())
-    if not count:
+    ctx = _Walk(rngs, n_steps)
+    ctx.visit(module)
+    if not ctx.count:
         raise ValueError(f"spectral_norm found no Linear or Conv layer in "
                          f"{type(module).__name__}: spectral normalisation divides those "
                          "layers' weights by their largest singular value; drop "
@@ -58,42 +98,59 @@ def spectral_norm(module: nnx.Module, rngs: nnx.Rngs, *, n_steps: int = 1) -> nn
     return module
 
 
-def _wrap_one(value, rngs, n_steps, seen) -> tuple[object, int]:
-    """``value`` wrapped if it is a layer to normalise, else recursed into; and the count."""
-    if isinstance(value, nnx.SpectralNorm):
-        return value, 1  # already normalised: counted, not wrapped twice
-    if isinstance(value, _NORMALISED):
-        return SpectralNorm(value, n_steps=n_steps, rngs=rngs), 1
-    if isinstance(value, (nnx.List, list)):
-        count = 0
-        for i, item in enumerate(value):
-            value[i], n = _wrap_one(item, rngs, n_steps, seen)
-            count += n
-        return value, count
-    if isinstance(value, tuple):
-        items = [_wrap_one(item, rngs, n_steps, seen) for item in value]
-        return type(value)(v for v, _ in items), sum(n for _, n in items)
-    if isinstance(value, (nnx.Dict, dict)):
-        count = 0
-        for k in list(value.keys()):
-            value[k], n = _wrap_one(value[k], rngs, n_steps, seen)
-            count += n
-        return value, count
-    if isinstance(value, nnx.Module):
-        return value, _wrap(value, rngs, n_steps, seen)
-    return value, 0
+class _Walk:
+    """One pass over a module tree; ``count`` layers normalised (or found normalised)."""
 
+    def __init__(self, rngs: nnx.Rngs, n_steps: int):
+        self.rngs = rngs
+        self.n_steps = n_steps
+        self.count = 0
+        # id -> replacement, so a shared submodule is visited once and a shared layer gets one
+        # wrapper (two would each keep a power iteration of the same weight).
+        self.done: dict[int, object] = {}
 
-def _wrap(module: nnx.Module, rngs, n_steps, seen) -> int:
-    if id(module) in seen:  # a module shared by two parents is wrapped once
-        return 0
-    seen.add(id(module))
-    count = 0
-    for name, value in list(vars(module).items()):
-        if name.startswith("_"):
-            continue
-        new, n = _wrap_one(value, rngs, n_steps, seen)
-        if n and new is not value:
-            setattr(module, name, new)
-        count += n
-    return count
+    def visit(self, value):
+        """``value``, with every layer inside it wrapped (lists and dicts in place)."""
+        if isinstance(value, nnx.Module):
+            if id(value) not in self.done:
+                self.done[id(value)] = value  # a reference cycle ends here
+                self.done[id(value)] = self._module(value)
+            return self.done[id(value)]
+        if isinstance(value, list):
+            return self._fill(value, range(len(value)))
+        if isinstance(value, dict):
+            return self._fill(value, list(value))
+        if isinstance(value, tuple):
+            items = [self.visit(item) for item in value]
+            if all(a is b for a, b in zip(items, value)):
+                return value
+            return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+        return value
+
+    def _fill(self, container, keys):
+        for key in keys:
+            item = container[key]
+            new = self.visit(item)
+            if new is not item:
+                container[key] = new
+        return container
+
+    def _module(self, module: nnx.Module):
+        if isinstance(module, nnx.SpectralNorm):
+            self.count += 1  # already normalised: counted, not wrapped twice
+            return module
+        if isinstance(module, _NORMALISED):
+            self.count += 1
+            return SpectralNorm(module, n_steps=self.n_steps, rngs=self.rngs)
+        if isinstance(module, nnx.List):
+            return self._fill(module, range(len(module)))
+        if isinstance(module, nnx.Dict):
+            return self._fill(module, list(module.keys()))
+        for name, value in list(vars(module).items()):
+            if name.startswith("_"):  # NNX's own bookkeeping
+                continue
+            new = self.visit(value)
+            if new is not value:
+                # A rebuilt tuple must stay a data attribute, as the one it replaces was.
+                setattr(module, name, nnx.data(new) if isinstance(new, tuple) else new)
+        return module
