@@ -40,11 +40,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxgan.configs import DIFFAUG_POLICIES, parse_diffaug
+
 Array = jax.Array
 
-# The paper's three policies, in the order its best setting ("Color + Translation +
-# Cutout") and the official code apply them.
-POLICIES = ("color", "translation", "cutout")
+# The paper's three policies, in the order its best setting applies them; configs hold
+# them and parse the strings users write, so there is one list and one parser.
+POLICIES = DIFFAUG_POLICIES
 # Translation by up to 1/8 of the side, cutout of a square of half the side (Sec. 3.2 and
 # the official defaults).
 TRANSLATION_RATIO = 0.125
@@ -199,31 +201,6 @@ def cutout(x: Array, key: Array, *, ratio: float = CUTOUT_RATIO) -> Array:
 _OPS = {"color": color, "translation": translation, "cutout": cutout}
 
 
-def parse_policy(policy: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
-    """A policy as a checked tuple of names.
-
-    Configs carry strings: ``"color,translation"`` (the official spelling), also with
-    slashes (``"color/translation"``, for ``jaxgan compare`` entries, whose own separator is
-    the comma) and spaces. ``""`` and ``()`` are the empty policy.
-
-    Raises:
-      ValueError: an unknown name (listing the valid ones) or a repeated one (it would
-        reuse its key, i.e. apply the same draw twice).
-    """
-    if isinstance(policy, str):
-        policy = policy.replace("/", ",").split(",")
-    names = tuple(p.strip() for p in policy if p.strip())
-    unknown = [p for p in names if p not in _OPS]
-    if unknown:
-        raise ValueError(f"unknown DiffAugment policy {', '.join(map(repr, unknown))}; valid "
-                         f"names: {', '.join(POLICIES)} (e.g. 'color,translation,cutout')")
-    repeated = sorted({p for p in names if names.count(p) > 1})
-    if repeated:
-        raise ValueError(f"DiffAugment policy {', '.join(map(repr, repeated))} given more "
-                         f"than once in {names}")
-    return names
-
-
 def policy_key(key: Array, name: str) -> Array:
     """The key policy ``name`` uses: ``fold_in(key, POLICIES.index(name))``.
 
@@ -247,7 +224,7 @@ def diff_augment(x: Array, key: Array, *,
       key: PRNG key; each policy uses `policy_key` ``(key, name)`` and draws per example.
       policy: names from `POLICIES`, applied in the order given (the official code's
         behaviour; the default is the paper's order), as a tuple or a comma-separated
-        string (`parse_policy`). Static under ``jax.jit``. ``()`` or ``""``: ``x`` itself.
+        string (`jaxgan.configs.parse_diffaug`). Static under ``jax.jit``. ``()`` or ``""``: ``x`` itself.
 
     Returns:
       The augmented images, shape and dtype of ``x``.
@@ -257,7 +234,7 @@ def diff_augment(x: Array, key: Array, *,
         that is not a 4-D float array (DiffAugment is for images, not e.g. the 2-D points
         of a Gaussian mixture).
     """
-    names = parse_policy(policy)
+    names = parse_diffaug(policy)
     if not names:
         return x
     if x.ndim != 4:

@@ -258,13 +258,12 @@ def _compare(argv: list[str]) -> None:
     )
     cc, opts = flags.parse(defaults, argv, prog="jaxgan compare", description=description,
                            extra=CompareOptions())
-    out = opts.out or f"runs/compare-{Path(cc.dataset).name}"
-    comparison.compare(
-        cc, out, overrides=opts.set, paper=opts.paper, progress=opts.progress,
+    out = comparison.compare(
+        cc, opts.out, overrides=opts.set, paper=opts.paper, progress=opts.progress,
         command=comparison.command_line(argv), resume=opts.resume, devices=opts.devices,
         on_nonfinite=opts.on_nonfinite, max_skips=opts.max_skips,
         tensorboard_events=opts.tensorboard,
-    )
+    )["out"]
     print(Path(out, "table.md").read_text())
     print(f"jaxgan: wrote {out}/table.md, table.csv, samples.png, loss_curves.png, per_seed.json")
 

@@ -56,6 +56,7 @@ ALIASES = {
     "r2": "r2=10",
     "diffaug": "diffaug=color/translation/cutout",
     "proj": "cond_d=projection",
+    "acgan": "cond_d=acgan",
 }
 
 # Methods of jaxgan that are not a G/D objective, so not an entry: what to run instead.
@@ -363,8 +364,8 @@ def compare(cc: CompareConfig | None = None, out: str | Path | None = None, *,
             max_skips: int = 10, tensorboard_events: bool = True) -> dict:
     """Trains every objective of ``cc`` for every seed on the same data, networks,
     initialisations and budget; writes ``table.md``, ``table.csv``, the figures,
-    ``per_seed.json`` and TensorBoard events to ``out``, and returns the raw results. What
-    ``jaxgan compare`` does.
+    ``per_seed.json`` and TensorBoard events to ``out``, and returns the raw results (with
+    ``results["out"]``, the folder written). What ``jaxgan compare`` does.
 
     Example::
 
@@ -434,7 +435,7 @@ def compare(cc: CompareConfig | None = None, out: str | Path | None = None, *,
             samples[entry] = np.asarray(make_sampler(nets)(_unstack(state, 0), z, y))
             results["runs"][entry] = {"seconds": seconds, "losses": losses, "evals": evals}
     write_report(results, samples, out, data, command)
-    return results
+    return {**results, "out": str(out)}
 
 
 def scalar_keys(metrics: dict) -> list[str]:

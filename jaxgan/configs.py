@@ -97,8 +97,38 @@ class Techniques:
         return tuple(name for name, flag in on if flag)
 
 
+# DiffAugment's three policies, in the order its best setting ("Color + Translation +
+# Cutout") and the official code apply them (`jaxgan.augment`).
 DIFFAUG_POLICIES = ("color", "translation", "cutout")
-COND_DS = ("concat", "projection")
+
+
+def parse_diffaug(policy: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
+    """A DiffAugment policy as a checked tuple of names from `DIFFAUG_POLICIES`.
+
+    Configs carry strings: ``"color,translation"`` (the official spelling), also with
+    slashes (``"color/translation"``, for ``jaxgan compare`` entries, whose own separator is
+    the comma) and spaces. ``""`` and ``()`` are the empty policy.
+
+    Raises:
+      ValueError: an unknown name (listing the valid ones) or a repeated one (it would
+        reuse its key, i.e. apply the same draw twice).
+    """
+    if isinstance(policy, str):
+        policy = policy.replace("/", ",").split(",")
+    names = tuple(p.strip() for p in policy if p.strip())
+    unknown = [p for p in names if p not in DIFFAUG_POLICIES]
+    if unknown:
+        raise ValueError(f"unknown DiffAugment policy {', '.join(map(repr, unknown))}; valid "
+                         f"names: {', '.join(DIFFAUG_POLICIES)} (e.g. 'color,translation,cutout'"
+                         ", separated by commas or slashes)")
+    repeated = sorted({p for p in names if names.count(p) > 1})
+    if repeated:
+        raise ValueError(f"DiffAugment policy {', '.join(map(repr, repeated))} given more "
+                         f"than once in {names}")
+    return names
+
+
+COND_DS = ("concat", "projection", "acgan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,14 +168,12 @@ class Stabilisers:
             raise ValueError(f"r1 and r2 are weights >= 0, got {self.r1}, {self.r2}")
         if self.reg_every < 1:
             raise ValueError(f"reg_every must be >= 1, got {self.reg_every}")
-        unknown = set(self.diffaug_policy) - set(DIFFAUG_POLICIES)
-        if unknown:
-            raise ValueError(f"unknown diffaug policy {', '.join(sorted(unknown))}; valid: "
-                             f"{', '.join(DIFFAUG_POLICIES)} (separated by commas or slashes)")
+        parse_diffaug(self.diffaug)  # refuses unknown or repeated names now, not in the step
 
     @property
     def diffaug_policy(self) -> tuple[str, ...]:
-        return tuple(p.strip() for p in self.diffaug.replace("/", ",").split(",") if p.strip())
+        """``diffaug`` as the tuple of names `jaxgan.augment.diff_augment` takes."""
+        return parse_diffaug(self.diffaug)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -178,8 +206,10 @@ class TrainConfig:
       conditional: G(z, y) and D(x, y) with learned label embeddings (Mirza & Osindero 2014).
       embed_dim: size of the label embedding.
       cond_d: how a conditional D takes the label: "concat" (an embedding beside its input,
-        Mirza & Osindero 2014) or "projection" (an embedding dotted with its features,
-        Miyato & Koyama 2018).
+        Mirza & Osindero 2014), "projection" (an embedding dotted with its features,
+        Miyato & Koyama 2018) or "acgan" (D sees no label; a class head on its features,
+        trained on real and fake data, and G trained to be classified as its label: the
+        auxiliary classifier GAN, Odena et al. 2017).
       dropout: D's dropout rate (``cgan_mlp`` only).
       resolution: image side; image folders default to 64, MNIST is 28 (another value
         resizes it).
@@ -249,6 +279,9 @@ class TrainConfig:
         _check_bad_images(self.bad_images)
         if self.cond_d not in COND_DS:
             raise ValueError(f"cond_d must be one of {', '.join(COND_DS)}, got {self.cond_d!r}")
+        if self.cond_d != "concat" and not self.conditional:
+            raise ValueError(f"cond_d={self.cond_d} is how a conditional D takes the label: add "
+                             "--conditional (jaxgan compare: +cond)")
 
     def to_json(self) -> str:
         return to_json(self)

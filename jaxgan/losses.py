@@ -308,5 +308,21 @@ def ssl_sup_loss(class_logits: Array, labels: Array) -> Array:
     ``logsumexp(l) - l_y``, i.e. ``-log p(y | x, y < K + 1)``: the fake class does not enter
     (the paper's ``L_sup``). Shapes ``(N, K)``, ``(N,)`` int -> ``(N,)``.
     """
+    return class_cross_entropy(class_logits, labels)
+
+
+def class_cross_entropy(class_logits: Array, labels: Array) -> Array:
+    """``-log softmax(l)_y`` per example: shapes ``(N, K)``, ``(N,)`` int -> ``(N,)``.
+
+    AC-GAN's class loss (Odena et al. 2017, Eq. 2, ``L_C`` as a loss): D minimises it on
+    real data with their labels and on generated data with the labels G was given; G
+    minimises it on its samples, so the class head pulls each sample towards its label
+    while the source head judges realism. The same cross-entropy is the K+1 GAN's
+    ``L_sup``.
+
+    References:
+      Odena, Olah & Shlens, Conditional Image Synthesis with Auxiliary Classifier GANs,
+      ICML 2017, https://arxiv.org/abs/1610.09585
+    """
     picked = jnp.take_along_axis(class_logits, labels[:, None].astype(jnp.int32), axis=-1)[:, 0]
     return jax.nn.logsumexp(class_logits, axis=-1) - picked

@@ -59,6 +59,8 @@ class Networks:
     mode (BatchNorm on running averages, dropout off); they share the train-mode arrays.
     ``d_rows_independent``: D mixes no examples in train mode (`jaxgan.functional.
     rows_independent`), so the D update may score real and fake data in one call.
+    ``d_classifies``: D returns ``(logits, class_logits)`` (AC-GAN,
+    `jaxgan.nets.conditional.AuxiliaryClassifierDiscriminator`).
     """
 
     g_graph: Any
@@ -73,6 +75,7 @@ class Networks:
     g_dropout: bool = False
     d_dropout: bool = False
     d_rows_independent: bool = False
+    d_classifies: bool = False
 
     @property
     def conditional(self) -> bool:
@@ -110,6 +113,7 @@ def split_networks(
         g_dropout=has_dropout(generator),
         d_dropout=has_dropout(discriminator),
         d_rows_independent=rows_independent(discriminator),
+        d_classifies=bool(getattr(discriminator, "CLASSIFIES", False)),
     )
     extra = {}
     if techniques.historical_avg:

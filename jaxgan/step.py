@@ -86,7 +86,8 @@ def make_train_step(
       historical averaging both unweighted penalties, ``d_hist_penalty`` and
       ``g_hist_penalty``; with R1 / R2 ``r1_penalty`` / ``r2_penalty`` (the mean squared
       norm, times ``reg_every`` on the steps that take it and 0 between, so a window's mean
-      estimates it).
+      estimates it); with an AC-GAN D (``nets.d_classifies``) ``d_class_loss`` (its class
+      cross-entropy on real plus that on fake data) and ``g_class_loss`` (on G's samples).
     """
     if n_critic < 1:
         raise ValueError(f"n_critic must be >= 1, got {n_critic}")
@@ -113,10 +114,17 @@ def make_train_step(
         return args, kwargs
 
     def discriminate(params, stats, x, y, key):
+        """D's logits, its new statistics, and AC-GAN's class logits (else None)."""
         args, kwargs = d_inputs(x, y, key)
-        logits, stats = apply(nets.d_graph, params, stats, *args, **kwargs)
+        out, stats = apply(nets.d_graph, params, stats, *args, **kwargs)
         # Losses in float32 whatever D computes in (`TrainConfig.precision`).
-        return logits.astype(jnp.float32), stats
+        if nets.d_classifies:
+            return out[0].astype(jnp.float32), stats, out[1].astype(jnp.float32)
+        return out.astype(jnp.float32), stats, None
+
+    def class_loss(class_logits, y):
+        # AC-GAN's L_C as a loss (Odena et al. 2017, Eq. 2), a mean over the batch.
+        return jnp.mean(losses.class_cross_entropy(class_logits, y))
 
     def augment(x, key, salt):
         # Keys of their own (fold_in, not a wider split), so that switching DiffAugment on
@@ -152,13 +160,21 @@ def make_train_step(
         real, fake = augment(real, key, 101), augment(fake, key, 102)
         if merge:
             both_y = None if real_y is None else jnp.concatenate([real_y, fake_y])
-            logits, d_stats = discriminate(
+            logits, d_stats, cls = discriminate(
                 d_params, d_stats, jnp.concatenate([real, fake]), both_y, k1)
             real_logits, fake_logits = logits[: len(real)], logits[len(real):]
+            real_cls, fake_cls = (None, None) if cls is None else (cls[: len(real)],
+                                                                   cls[len(real):])
         else:
-            real_logits, d_stats = discriminate(d_params, d_stats, real, real_y, k1)
-            fake_logits, d_stats = discriminate(d_params, d_stats, fake, fake_y, k2)
+            real_logits, d_stats, real_cls = discriminate(d_params, d_stats, real, real_y, k1)
+            fake_logits, d_stats, fake_cls = discriminate(d_params, d_stats, fake, fake_y, k2)
         loss = jnp.mean(objective.d_loss(real_logits, fake_logits))
+        regs = {}
+        if nets.d_classifies:
+            # D classifies real and generated examples alike (L_C over both, the paper's
+            # Eq. 2); its weight is the source loss's, as in the paper.
+            regs["d_class_loss"] = class_loss(real_cls, real_y) + class_loss(fake_cls, fake_y)
+            loss = loss + regs["d_class_loss"]
         if objective.gradient_penalty:
             # Interpolates keep the real labels (a conditional critic's penalty is taken on
             # the real class); BatchNorm statistics of this pass are dropped.
@@ -167,7 +183,6 @@ def make_train_step(
 
             gp = losses.gradient_penalty(critic, real, fake, k3)
             loss = loss + objective.gradient_penalty * jnp.mean(gp)
-        regs = {}
         if stab.r1:
             regs["r1_penalty"] = input_penalty(real, real_y, d_params, d_stats,
                                                jax.random.fold_in(key, 103), reg_on)
@@ -187,24 +202,32 @@ def make_train_step(
         (fake, g_stats), fake_y = generate(g_params, g_stats, kg, n)
         # G sees D through the same augmentations as D's own update (Zhao et al. 2020).
         fake_seen, real = augment(fake, key, 102), augment(real, key, 101)
+        fake_cls = None
         if tech.feature_matching:
             real_f = jax.lax.stop_gradient(d_features(d_params, d_stats, real, real_y, kr))
             fake_f = d_features(d_params, d_stats, fake_seen, fake_y, kd)
             loss = losses.feature_matching(real_f, fake_f, reduce=tech.fm_reduce)
         else:
             # D's statistics from this pass are dropped: the G update changes only G.
-            fake_logits, _ = discriminate(d_params, d_stats, fake_seen, fake_y, kd)
+            fake_logits, _, fake_cls = discriminate(d_params, d_stats, fake_seen, fake_y, kd)
             if relativistic:
                 # G's relativistic loss also pulls D's outputs on real data down.
-                real_logits, _ = discriminate(d_params, d_stats, real, real_y, kr)
+                real_logits, _, _ = discriminate(d_params, d_stats, real, real_y, kr)
                 loss = jnp.mean(objective.g_loss(fake_logits, real_logits))
             else:
                 loss = jnp.mean(objective.g_loss(fake_logits))
+        aux = {}
+        if nets.d_classifies:
+            # AC-GAN's G also wants its samples classified as the labels it was given.
+            if fake_cls is None:  # feature matching did not score the fakes
+                fake_cls = discriminate(d_params, d_stats, fake_seen, fake_y, kd)[2]
+            aux["g_class_loss"] = class_loss(fake_cls, fake_y)
+            loss = loss + aux["g_class_loss"]
         hist = jnp.zeros(())
         if hist_weight:
             hist = history_penalty(g_params, g_hist)
             loss = loss + hist_weight * hist
-        return loss, (g_stats, hist)
+        return loss, (g_stats, hist, aux)
 
     def train_step(state: GANState, batch: dict) -> tuple[GANState, dict]:
         x = batch["x"]
@@ -248,7 +271,7 @@ def make_train_step(
         # Feature matching's real batch: the last D update's slice.
         last = slice((n_critic - 1) * n, n_critic * n)
         d_acc_real, d_acc_fake = health.accuracy(real_logits, fake_logits, objective.decision)
-        (g_loss, (g_stats, g_pen)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
+        (g_loss, (g_stats, g_pen, g_aux)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
             state.g_params, state.g_stats, d_params, d_stats, jax.random.fold_in(key, 1), n,
             x[last], None if y is None else y[last], extra.get("g_hist"),
         )
@@ -287,6 +310,7 @@ def make_train_step(
             metrics["d_hist_penalty"] = d_pen
             metrics["g_hist_penalty"] = g_pen
         metrics.update(regs)
+        metrics.update(g_aux)
         return new_state, metrics
 
     return jax.jit(train_step, donate_argnums=0) if jit else train_step

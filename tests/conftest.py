@@ -39,3 +39,32 @@ def fast_evaluator(tmp_path_factory, monkeypatch):
     scoring.evaluator_for.cache_clear()
     yield
     scoring.evaluator_for.cache_clear()
+
+
+def pytest_configure(config):
+    """One persistent XLA compilation cache for the whole session, in a temporary folder.
+
+    The suite is mostly compilation, and many tests compile the same programs: the same tiny
+    configs in fresh closures, and the subprocesses of the interruption tests compiling what
+    their parent did. JAX's cache keys on the program, its options and the devices, so a hit
+    is the same executable a fresh compilation gives. The controller creates the folder and
+    passes it to the xdist workers and to every subprocess through the environment; it is
+    removed when the session ends, so no run starts from an earlier one's cache.
+    """
+    import jax
+
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        import tempfile
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxgan-xla-cache-")
+        os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+        config._jaxgan_xla_cache = os.environ["JAX_COMPILATION_CACHE_DIR"]
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")))
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_jaxgan_xla_cache", None)
+    if folder:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)

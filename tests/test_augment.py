@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxgan import augment
+from jaxgan import augment, configs
 from jaxgan.augment import POLICIES, diff_augment
 
 KEY = jax.random.key(0)
@@ -60,8 +60,8 @@ def test_identity_when_off(off):
 @given(st.permutations(POLICIES), st.integers(1, 3), st.sampled_from([",", "/", " , "]))
 def test_string_policies_parse_like_tuples(order, k, sep):
     names = tuple(order[:k])
-    assert augment.parse_policy(sep.join(names)) == names
-    assert augment.parse_policy(list(names)) == names
+    assert configs.parse_diffaug(sep.join(names)) == names
+    assert configs.parse_diffaug(list(names)) == names
 
 
 def test_string_policy_gives_the_tuples_images():

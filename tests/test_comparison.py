@@ -155,6 +155,7 @@ def test_paper_selects_pacgans_networks_and_budget_which_flags_still_override(
     def fake_run(cc, out, **kw):
         calls.append((cc, comparison.base_config(cc.dataset, cc.data_dir, paper=kw["paper"])))
         (tmp_path / "table.md").write_text("")
+        return {"out": str(out)}  # compare reports the folder it wrote
 
     monkeypatch.setattr(comparison, "compare", fake_run)
     out = ["--out", str(tmp_path)]
@@ -183,6 +184,7 @@ def test_paper_on_images_trains_the_datasets_paper_setup_for_its_own_epochs(
     def fake_run(cc, out, **kw):
         calls.append((cc, comparison.base_config(cc.dataset, cc.data_dir, paper=kw["paper"])))
         (tmp_path / "table.md").write_text("")
+        return {"out": str(out)}  # compare reports the folder it wrote
 
     monkeypatch.setattr(comparison, "compare", fake_run)
     data_dir = str(mnist_dir)

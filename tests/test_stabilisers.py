@@ -10,6 +10,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -17,9 +18,13 @@ from jaxgan import cli, comparison, configs, losses
 from jaxgan.averaging import ema_tracker_read
 from jaxgan.configs import MixtureConfig, Stabilisers
 from jaxgan.functional import apply
-from jaxgan.nets.conditional import ProjectionDiscriminator
+from jaxgan.nets.conditional import (
+    AuxiliaryClassifierDiscriminator,
+    ProjectionDiscriminator,
+)
+from jaxgan.objectives import get_objective
 from jaxgan.state import init_state
-from jaxgan.step import make_sampler, make_step
+from jaxgan.step import make_sampler, make_step, make_train_step
 
 CFG = MixtureConfig(objective="nsgan", hidden=16, z_dim=4, batch_size=32, d_lr=1e-3,
                     g_lr=1e-3)
@@ -46,7 +51,8 @@ def test_the_stabilisers_are_off_by_default_and_checked():
     on = Stabilisers(spectral_norm=True, g_ema=0.999, r1=10, r2=1, diffaug="color/cutout")
     assert on.names == ("sn", "ema", "r1", "r2", "diffaug")
     assert on.diffaug_policy == ("color", "cutout")
-    for bad in ({"g_ema": 1.0}, {"r1": -1.0}, {"reg_every": 0}, {"diffaug": "colour"}):
+    for bad in ({"g_ema": 1.0}, {"r1": -1.0}, {"reg_every": 0}, {"diffaug": "colour"},
+                {"diffaug": "cutout,cutout"}):
         with pytest.raises(ValueError):
             Stabilisers(**bad)
     # A run written before the stabilisers existed loads with them off.
@@ -205,3 +211,89 @@ def test_the_projection_discriminator_adds_the_label_after_the_features():
         "projection"
     with pytest.raises(ValueError, match="cond_d"):
         configs.replace(CFG, cond_d="acgan-ish")
+    with pytest.raises(ValueError, match="--conditional"):
+        configs.replace(CFG, cond_d="projection")
+
+
+def ring(n, seed=0):
+    """n labelled points of ring8's modes (radius 1), class = mode."""
+    y = jnp.arange(n) % 8
+    angle = 2 * jnp.pi * y / 8
+    x = jnp.stack([jnp.cos(angle), jnp.sin(angle)], -1)
+    return {"x": x + 0.02 * jax.random.normal(jax.random.PRNGKey(seed), (n, 2)), "y": y}
+
+
+def test_acgan_adds_the_class_loss_on_real_and_fake_to_d_and_on_fake_to_g(monkeypatch):
+    """Odena et al. 2017, Eq. 2: D's loss is the objective's plus the class cross-entropy on
+    real data (their labels) and on generated data (the labels G was given); G's adds the
+    one on its samples. D sees no label. Checked by recording what the step hands the
+    objective and the class loss, against D applied outside the step and an independent
+    cross-entropy (optax's)."""
+    cfg = configs.replace(CFG, conditional=True, cond_d="acgan", batch_size=16)
+    nets, state = init_state(cfg, (2,), num_classes=8)
+    assert nets.d_classifies
+    d = nnx.merge(nets.d_eval, state.d_params, state.d_stats)
+    assert isinstance(d, AuxiliaryClassifierDiscriminator)
+    b = ring(16)
+    source, classes = d(b["x"], b["y"])
+    chex.assert_shape(classes, (16, 8))
+    chex.assert_trees_all_close(d(b["x"], (b["y"] + 3) % 8), (source, classes))  # no label in
+    seen = {"source": [], "class": []}
+    plain = get_objective("nsgan")
+
+    # The losses run under value_and_grad: debug callbacks read their inputs' values.
+    def d_loss(real, fake):
+        jax.debug.callback(lambda *a: seen["source"].append(a), real, fake)
+        return plain.d_loss(real, fake)
+
+    original = losses.class_cross_entropy
+
+    def class_ce(logits, labels):
+        jax.debug.callback(lambda *a: seen["class"].append(a), logits, labels)
+        return original(logits, labels)
+
+    monkeypatch.setattr(losses, "class_cross_entropy", class_ce)
+    step = make_train_step(dataclasses.replace(plain, d_loss=d_loss), nets, jit=False)
+    _, m = step(jax.tree.map(jnp.copy, state), b)
+    (real_cls, real_y), (fake_cls, fake_y), (g_cls, g_y) = seen["class"]
+    (real_src, fake_src), = seen["source"]
+    # The real batch, with its labels, through D as it was before the update (its MLP has
+    # no batch statistics nor dropout, so train mode computes what the eval view does).
+    np.testing.assert_array_equal(real_y, b["y"])
+    chex.assert_trees_all_close((real_src, real_cls), (source, classes), rtol=1e-5, atol=1e-6)
+
+    def ce(logits, labels):
+        return float(jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels)))
+
+    want_class = ce(real_cls, real_y) + ce(fake_cls, fake_y)
+    np.testing.assert_allclose(float(m["d_class_loss"]), want_class, rtol=1e-5)
+    np.testing.assert_allclose(float(m["d_loss"]),
+                               float(jnp.mean(plain.d_loss(real_src, fake_src))) + want_class,
+                               rtol=1e-5)
+    np.testing.assert_allclose(float(m["g_class_loss"]), ce(g_cls, g_y), rtol=1e-5)
+    assert g_y.shape == (16,) and int(jnp.min(g_y)) >= 0 and int(jnp.max(g_y)) < 8
+    with pytest.raises(ValueError, match="minibatch"):
+        init_state(configs.replace(cfg, minibatch_disc=True), (2,), num_classes=8)
+    assert comparison.parse_entry("nsgan+cond+acgan", comparison.base_config("ring8")).cond_d \
+        == "acgan"
+
+
+def test_acgan_learns_the_classes_and_g_draws_each_label_from_its_mode():
+    """On ring8 with each mode its class: after 400 steps D's class head names the mode of
+    real points, and G's samples of label k lie nearest mode k, the conditioning AC-GAN's
+    class loss gives G (its D never sees the label)."""
+    cfg = configs.replace(CFG, conditional=True, cond_d="acgan", batch_size=64, hidden=32)
+    nets, state = init_state(cfg, (2,), num_classes=8)
+    step, _ = make_step(cfg, nets)
+    for i in range(400):
+        state, m = step(state, ring(64, seed=i))
+    test = ring(256, seed=10_000)
+    d = nnx.merge(nets.d_eval, state.d_params, state.d_stats)
+    accuracy = float(jnp.mean(jnp.argmax(d(test["x"], test["y"])[1], -1) == test["y"]))
+    assert accuracy > 0.9, accuracy
+    z = jax.random.normal(jax.random.PRNGKey(1), (256, nets.z_dim))
+    x = make_sampler(nets)(state, z, test["y"])
+    modes = ring(8)["x"]
+    nearest = jnp.argmin(jnp.sum((x[:, None] - modes[None]) ** 2, -1), -1)
+    on_label = float(jnp.mean(nearest == test["y"]))
+    assert on_label > 0.5, on_label  # chance: 1/8

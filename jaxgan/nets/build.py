@@ -149,15 +149,17 @@ def _build_conditional(cfg, example_shape, rngs, num_classes, d_norm):
             "--arch cgan_mlp (the user's cGAN) or --arch dcgan"
         )
     kw = dict(num_classes=num_classes, embed_dim=cfg.embed_dim, rngs=rngs)
-    if cfg.cond_d == "projection":
+    if cfg.cond_d in ("projection", "acgan"):
         if cfg.techniques.minibatch_disc:
-            raise ValueError("--cond-d projection adds the label to D's head, which minibatch "
-                             "discrimination replaces: use --cond-d concat with it")
-        # G takes the label as before; D is the unconditional one, the label projected in.
-        g, _ = _build_pair(cfg, cfg.z_dim + cfg.embed_dim, example_shape, cfg.embed_dim, rngs,
-                           d_norm)
-        _, d = _build_pair(cfg, cfg.z_dim, example_shape, 0, rngs, d_norm)
-        return cond.ConditionalGenerator(g, **kw), cond.ProjectionDiscriminator(
+            raise ValueError(f"--cond-d {cfg.cond_d} adds a label head to D's features, beside "
+                             "the head minibatch discrimination replaces: use --cond-d concat "
+                             "with it")
+        # G takes the label as before; D is the unconditional one (no label input), the
+        # label projected onto its features or predicted from them.
+        g, d = _build_pair(cfg, cfg.z_dim + cfg.embed_dim, example_shape, 0, rngs, d_norm)
+        wrap = (cond.ProjectionDiscriminator if cfg.cond_d == "projection"
+                else cond.AuxiliaryClassifierDiscriminator)
+        return cond.ConditionalGenerator(g, **kw), wrap(
             d, num_classes=num_classes, num_features=tn.feature_count(d), rngs=rngs)
     g, d = _build_pair(cfg, cfg.z_dim + cfg.embed_dim, example_shape, cfg.embed_dim, rngs,
                        d_norm)

@@ -116,6 +116,42 @@ class ProjectionDiscriminator(nnx.Module):
         return self.base.head(f) + jnp.sum(self.embed(y) * f, axis=-1).astype(f.dtype)
 
 
+class AuxiliaryClassifierDiscriminator(nnx.Module):
+    """AC-GAN's D: ``D(x) = (head(phi(x)), classifier(phi(x)))``, a source logit and K class
+    logits from the same features; the label is not an input.
+
+    Odena et al. 2017 (Sec. 3): D learns to tell real from fake (``L_S``) and to classify
+    both real and generated examples (``L_C``); G, given a label, learns to fool the first
+    head and to be classified as its label by the second. The call keeps the conditional
+    signature ``(x, y)`` of every conditional D (``y`` is ignored: the step takes the class
+    loss with it, `jaxgan.losses.class_cross_entropy`) and returns both outputs;
+    `jaxgan.state.split_networks` reads ``CLASSIFIES`` to tell the step. ``base`` is the
+    unconditional D; the classifier is a linear layer on its ``num_features`` features
+    (normalised too under spectral norm, as in StudioGAN's AC-GAN).
+
+    References:
+      Odena, Olah & Shlens, Conditional Image Synthesis with Auxiliary Classifier GANs,
+      ICML 2017, https://arxiv.org/abs/1610.09585
+    """
+    ROWWISE = True  # its own code mixes no examples
+    CLASSIFIES = True
+
+    def __init__(self, base: nnx.Module, *, num_classes: int, num_features: int,
+                 rngs: nnx.Rngs):
+        self.base = base
+        self.classifier = nnx.Linear(num_features, num_classes, rngs=rngs)
+        self.num_classes = num_classes
+        self.num_features = num_features
+
+    def features(self, x: jax.Array, y: jax.Array | None = None, **kwargs) -> jax.Array:
+        return self.base.features(x, **kwargs)
+
+    def __call__(self, x: jax.Array, y: jax.Array | None = None,
+                 **kwargs) -> tuple[jax.Array, jax.Array]:
+        f = self.features(x, y, **kwargs)
+        return self.base.head(f), self.classifier(f).astype(f.dtype)
+
+
 class ImageMLPGenerator(nnx.Module):
     """The user's cGAN generator body: z -> 256 -> 512 -> 1024 -> H*W*C, LeakyReLU(0.2), tanh.
 
