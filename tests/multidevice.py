@@ -38,7 +38,9 @@ def cases(mnist: str) -> dict:
         "mlp_ring8": configs.MixtureConfig(batch_size=64),
         "cgan_mlp_dropout_ncritic2": configs.CGANMnistConfig(
             data_dir=mnist, batch_size=16, objective="hinge", n_critic=2),
-        "ssl": configs.SSLConfig(data_dir=mnist, batch_size=16),
+        # The K+1 GAN's code paths on narrower layers than the official 1000-500-250-250-250.
+        "ssl": configs.SSLConfig(data_dir=mnist, batch_size=16, d_hidden="64,32,16",
+                                 g_hidden="32,32", z_dim=16, init_examples=64),
         "glo": configs.GLOMnistConfig(data_dir=mnist, batch_size=16),
     }
 
