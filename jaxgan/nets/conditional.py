@@ -5,7 +5,9 @@ The label enters both networks through a learned embedding: G sees ``[z, embed(y
 the input with ``embed(y)`` concatenated (flat inputs) or broadcast as extra channels
 (images, the usual way to condition a convolutional D). So conditioning wraps any
 unconditional network built for the wider input, and the train step stays one step for every
-objective: conditional networks take ``(z, y)`` / ``(x, y)`` instead of ``z`` / ``x``.
+objective: conditional networks take ``(z, y)`` / ``(x, y)`` instead of ``z`` / ``x``. Two
+other ways for D to use the label wrap the unconditional D instead (``--cond-d``): the
+projection discriminator and AC-GAN's auxiliary classifier.
 
 The embedding starts as PyTorch's ``nn.Embedding`` does, N(0, 1), so the label enters on the
 scale of z and of pixels; Flax's default (std 1/sqrt(embed_dim)) makes it a third of that, a
