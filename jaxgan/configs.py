@@ -142,7 +142,10 @@ class Stabilisers:
         `jaxgan.nets.spectral`).
       g_ema: decay of an exponential moving average of G's parameters (e.g. 0.999, Karras
         et al. 2018, arXiv:1710.10196; Yazici et al. 2019, arXiv:1806.04498), kept in the
-        state and used for samples, figures and evaluation; 0: off.
+        state and used for samples, figures and evaluation; 0: off. A batch-norm G's
+        averaged weights run with G's current running statistics, as StudioGAN's EMA, which
+        copies G's buffers (BigGAN's "standing statistics", recomputed for the average, are
+        not built).
       r1: weight gamma of R1, ``gamma / 2 * ||grad_x D(x)||^2`` on real data (Mescheder et
         al. 2018, arXiv:1801.04406, e.g. 10); 0: off.
       r2: the same penalty on generated data; 0: off.

@@ -1,6 +1,5 @@
 """`jaxgan eval`: runs and sample files scored, with anchors, through the CLI."""
 
-import functools
 import json
 import re
 
@@ -9,7 +8,6 @@ import pytest
 
 from jaxgan import cli, scoring
 from jaxgan.data import mixtures
-from jaxgan.metrics import get_evaluator
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +62,9 @@ def test_bad_sample_files_are_refused_with_what_to_fix(tmp_path, capsys, name, x
     assert re.search(message, capsys.readouterr().err)
 
 
-def test_image_samples_are_scored_beside_the_anchors(mnist_dir, tmp_path, monkeypatch):
-    # A 1-epoch evaluator in a private cache keeps this fast; the metrics' own tests and
+def test_image_samples_are_scored_beside_the_anchors(mnist_dir, tmp_path, fast_evaluator):
+    # A 1-epoch evaluator keeps this fast; the metrics' own tests and
     # benchmarks/eval_speed.py cover the real one.
-    monkeypatch.setattr(
-        scoring, "get_evaluator",
-        functools.partial(get_evaluator, epochs=1, cache_dir=tmp_path / "cache", progress=False),
-    )
-    scoring.evaluator_for.cache_clear()
     test_x, test_y = scoring.load_dataset("mnist", data_dir=str(mnist_dir), split="test").arrays()
     x, y = np.asarray(test_x[:600]), np.asarray(test_y[:600])
     # Saved with their true labels, as a perfect conditional generator's samples would be.
