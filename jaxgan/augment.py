@@ -224,7 +224,8 @@ def diff_augment(x: Array, key: Array, *,
       key: PRNG key; each policy uses `policy_key` ``(key, name)`` and draws per example.
       policy: names from `POLICIES`, applied in the order given (the official code's
         behaviour; the default is the paper's order), as a tuple or a comma-separated
-        string (`jaxgan.configs.parse_diffaug`). Static under ``jax.jit``. ``()`` or ``""``: ``x`` itself.
+        string (`jaxgan.configs.parse_diffaug`). Static under ``jax.jit``. ``()`` or
+        ``""``: ``x`` itself.
 
     Returns:
       The augmented images, shape and dtype of ``x``.
