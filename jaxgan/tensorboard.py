@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,11 @@ class Board:
             # TensorBoard hides events at or after purge_step: the resumed run's first step
             # is the one after its checkpoint's.
             purge = None if resumed_at is None else resumed_at + 1
-            self.writer = SummaryWriter(str(folder), flush_secs=30, purge_step=purge)
+            # tensorboardX names the file by the second and the host only, and opens it with
+            # "wb": a run resumed within the same second would truncate the first one's file.
+            # Nanoseconds keep the files apart and in the order TensorBoard reads them in.
+            self.writer = SummaryWriter(str(folder), flush_secs=30, purge_step=purge,
+                                        filename_suffix=f".{time.time_ns()}")
 
     def record(self, record: dict) -> None:
         """A metrics record (`jaxgan.loop`): each number as a scalar at ``record["step"]``; a

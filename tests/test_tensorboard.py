@@ -36,6 +36,25 @@ def test_a_run_writes_its_records_and_sample_grids(tmp_path):
     assert [e.step for e in acc.Images("samples")] == [12]
 
 
+def test_two_writers_within_one_second_keep_both_files(tmp_path, monkeypatch):
+    """A run resumed within the second its first part started (fast with a warm compilation
+    cache) writes a file of its own: tensorboardX names files by the second and opens them
+    with "wb", so without a suffix of jaxgan's the second writer truncated the first's."""
+    import types
+
+    import tensorboardX.event_file_writer as efw
+
+    from jaxgan.tensorboard import Board
+
+    monkeypatch.setattr(efw, "time", types.SimpleNamespace(time=lambda: 1.7e9))
+    for step in (1, 2):
+        board = Board(tmp_path, resumed_at=None if step == 1 else 1)
+        board.record({"step": step, "d_loss": 0.5})
+        board.close()
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2
+    assert [e.step for e in read(tmp_path).Scalars("d_loss")] == [1, 2]
+
+
 def test_an_undefined_metric_is_left_out_quietly(tmp_path, caplog):
     from jaxgan.tensorboard import Board
 
