@@ -1,0 +1,84 @@
+"""jaxgan.prng: Threefry written out gives the bits JAX's own lowering gives, key for key."""
+
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import jaxgan  # noqa: F401  (registers the lowering)
+from jaxgan import prng
+
+# Known-answer vectors of Threefry-2x32 with 20 rounds, from the Random123 distribution
+# (kat_vectors): key, counter, output.
+KAT = [
+    ((0x00000000, 0x00000000), (0x00000000, 0x00000000), (0x6B200159, 0x99BA4EFE)),
+    ((0xFFFFFFFF, 0xFFFFFFFF), (0xFFFFFFFF, 0xFFFFFFFF), (0x1CB996FC, 0xBB002BE7)),
+    ((0x13198A2E, 0x03707344), (0x243F6A88, 0x85A308D3), (0xC4923A9C, 0x483DF7A0)),
+]
+
+
+def _u32(*v):
+    return [jnp.asarray(np.uint32(x)) for x in v]
+
+
+@pytest.mark.parametrize("form", [prng.threefry2x32, prng._threefry2x32_looped])
+@pytest.mark.parametrize("key,count,expected", KAT)
+def test_known_answers(form, key, count, expected):
+    out = jax.jit(form)(*_u32(*key), *_u32(*count))
+    assert tuple(int(o) for o in out) == expected
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(0, 2**32 - 1), min_size=4, max_size=4), st.integers(1, 40))
+def test_written_out_and_looped_forms_agree(words, n):
+    k1, k2, c1, c2 = (np.uint32(w) for w in words)
+    x1 = jnp.arange(n, dtype=jnp.uint32) + c1
+    x2 = jnp.arange(n, dtype=jnp.uint32) ^ c2
+    written = jax.jit(prng.threefry2x32)(k1, k2, x1, x2)
+    looped = jax.jit(prng._threefry2x32_looped)(k1, k2, x1, x2)
+    chex.assert_trees_all_equal(written, looped)
+
+
+# The draws a run makes, at sizes on both sides of `prng.SMALL`.
+DRAWS = textwrap.dedent("""
+    import jax, numpy as np
+    out = {}
+    for seed in (0, 7):
+        k = jax.random.PRNGKey(seed)
+        fs = {"bits": lambda k: jax.random.bits(k, (5, 7)),
+              "normal": lambda k: jax.random.normal(k, (300, 257)),
+              "uniform": lambda k: jax.random.uniform(k, (64, 100)),
+              "split": lambda k: jax.random.split(k, 5),
+              "fold_in": lambda k: jax.random.fold_in(k, 9),
+              "dropout": lambda k: jax.random.bernoulli(k, 0.5, (64, 1200))}
+        for name, f in fs.items():
+            out[f"{name}{seed}"] = np.asarray(jax.jit(f)(k))
+""")
+
+
+def test_draws_equal_jax_own_lowering(tmp_path):
+    # JAX's own lowering, in a process that never imports jaxgan.
+    ref = tmp_path / "ref.npz"
+    code = DRAWS + f"np.savez({str(ref)!r}, **out)\n"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    scope: dict = {}
+    exec(DRAWS, scope)  # here, with jaxgan's lowering registered
+    expected = np.load(ref)
+    assert sorted(expected.files) == sorted(scope["out"])
+    for name, got in scope["out"].items():
+        np.testing.assert_array_equal(got, expected[name], err_msg=name)
+
+
+def test_lowering_is_written_out_for_draws_and_looped_for_keys():
+    key = jax.random.PRNGKey(0)
+    draw = jax.jit(lambda k: jax.random.normal(k, (64, 128))).lower(key).as_text()
+    split = jax.jit(lambda k: jax.random.split(k, 3)).lower(key).as_text()
+    assert "stablehlo.while" not in draw
+    assert "stablehlo.while" in split
