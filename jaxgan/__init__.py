@@ -23,7 +23,7 @@ for the pieces; names not listed in ``__all__`` are not part of the public API.
 from __future__ import annotations
 
 from jaxgan import losses
-from jaxgan import prng as _prng
+from jaxgan import xla_cpu as _xla_cpu
 from jaxgan.checkpoint import jaxgan_version as _version
 from jaxgan.comparison import CompareConfig, compare
 from jaxgan.configs import (
@@ -45,9 +45,9 @@ from jaxgan.objectives import OBJECTIVES, Objective, get_objective
 from jaxgan.objectives import register as register_objective
 from jaxgan.runs import evaluate, load_run, sample, train
 
-# jax.random's Threefry written out on CPU: the same bits, faster (`jaxgan.prng`). Nothing
+# jax.random's Threefry written out on CPU: the same bits, faster (`jaxgan.xla_cpu`). Nothing
 # above compiles a draw at import, so every jaxgan step is lowered with it.
-_prng.use_unrolled_threefry_on_cpu()
+_xla_cpu.use_unrolled_threefry_on_cpu()
 
 __version__ = _version()
 

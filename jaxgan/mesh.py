@@ -154,13 +154,16 @@ class Placement:
             raise ValueError("local() is for a replicated state; a seed stack is split")
         return jax.tree.map(lambda x: x.addressable_data(0), tree)
 
-    def jit(self, step: Callable[[Any, Any], tuple[Any, Any]]) -> Callable:
+    def jit(self, step: Callable[[Any, Any], tuple[Any, Any]],
+            options: dict[str, str] | None = None) -> Callable:
         """``step(state, batch) -> (state, metrics)`` compiled for this mesh: the state in and
         out with its sharding (donated, so its buffers are reused), the batch split, the
-        metrics replicated (data) or split by seed."""
+        metrics replicated (data) or split by seed; ``options``: XLA's compiler options
+        (`jaxgan.xla_cpu.compiler_options`)."""
         metrics = self.replicated if self.axis == DATA else self.split
         return jax.jit(step, in_shardings=(self.state, self.split),
-                       out_shardings=(self.state, metrics), donate_argnums=0)
+                       out_shardings=(self.state, metrics), donate_argnums=0,
+                       compiler_options=options or None)
 
 
 def available(devices: int | None) -> int:

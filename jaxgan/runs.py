@@ -37,6 +37,7 @@ from jaxgan import (
     plots,
     scoring,
     tensorboard,
+    xla_cpu,
 )
 from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.methods.base import Run
@@ -219,7 +220,8 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
         batches = method.batches(cfg, nets, data, per_step, int(state.step),
                                  mesh.process_shard())
         state = loop.run(
-            state, place.jit(step_fn), batches, total_steps=total,
+            state, place.jit(step_fn, xla_cpu.compiler_options(state)), batches,
+            total_steps=total,
             steps_per_epoch=steps_per_epoch, out_dir=files, checkpointer=ckpt,
             checkpoint_every=checkpoint_every,
             on_epoch=on_epoch if mesh.is_primary() else None,

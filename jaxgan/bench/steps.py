@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import configs
+from jaxgan import configs, xla_cpu
 from jaxgan.bench.reference import torch_run, torch_version
 from jaxgan.methods import glo, ssl
 from jaxgan.state import init_state
@@ -46,16 +46,19 @@ def _gan(cfg, shape, num_classes=None, seeds: int = 0):
         built = [init_state(configs.replace(cfg, seed=s), shape, num_classes)
                  for s in range(max(seeds, 1))]
         nets = built[0][0]
-        step, n_critic = make_step(cfg, nets, jit=not seeds)
+        step, n_critic = make_step(cfg, nets, jit=False)
         n = cfg.batch_size * n_critic
         labels = jnp.arange(n, dtype=jnp.int32) % (num_classes or 1)
         batch = {"x": _images(0, n, shape), "y": labels}
+        # Compiled as `jaxgan train` and `compare` compile it.
+        options = xla_cpu.compiler_options(built[0][1]) or None
         if not seeds:
-            return step, built[0][1], batch
+            return jax.jit(step, donate_argnums=0, compiler_options=options), built[0][1], batch
         # compare's seeds: one vmapped program over a stacked state and stacked batches.
         stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[s for _, s in built])
         batch = jax.tree.map(lambda a: jnp.broadcast_to(a, (seeds, *a.shape)), batch)
-        return jax.jit(jax.vmap(step), donate_argnums=0), stacked, batch
+        return (jax.jit(jax.vmap(step), donate_argnums=0, compiler_options=options), stacked,
+                batch)
 
     return build
 

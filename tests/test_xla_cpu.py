@@ -1,4 +1,4 @@
-"""jaxgan.prng: Threefry written out gives the bits JAX's own lowering gives, key for key."""
+"""jaxgan.xla_cpu: Threefry written out gives the bits JAX's own lowering gives, key for key."""
 
 import subprocess
 import sys
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jaxgan  # noqa: F401  (registers the lowering)
-from jaxgan import prng
+from jaxgan import xla_cpu
 
 # Known-answer vectors of Threefry-2x32 with 20 rounds, from the Random123 distribution
 # (kat_vectors): key, counter, output.
@@ -28,7 +28,7 @@ def _u32(*v):
     return [jnp.asarray(np.uint32(x)) for x in v]
 
 
-@pytest.mark.parametrize("form", [prng.threefry2x32, prng._threefry2x32_looped])
+@pytest.mark.parametrize("form", [xla_cpu.threefry2x32, xla_cpu._threefry2x32_looped])
 @pytest.mark.parametrize("key,count,expected", KAT)
 def test_known_answers(form, key, count, expected):
     out = jax.jit(form)(*_u32(*key), *_u32(*count))
@@ -41,12 +41,12 @@ def test_written_out_and_looped_forms_agree(words, n):
     k1, k2, c1, c2 = (np.uint32(w) for w in words)
     x1 = jnp.arange(n, dtype=jnp.uint32) + c1
     x2 = jnp.arange(n, dtype=jnp.uint32) ^ c2
-    written = jax.jit(prng.threefry2x32)(k1, k2, x1, x2)
-    looped = jax.jit(prng._threefry2x32_looped)(k1, k2, x1, x2)
+    written = jax.jit(xla_cpu.threefry2x32)(k1, k2, x1, x2)
+    looped = jax.jit(xla_cpu._threefry2x32_looped)(k1, k2, x1, x2)
     chex.assert_trees_all_equal(written, looped)
 
 
-# The draws a run makes, at sizes on both sides of `prng.SMALL`.
+# The draws a run makes, at sizes on both sides of `xla_cpu.SMALL`.
 DRAWS = textwrap.dedent("""
     import jax, numpy as np
     out = {}
@@ -82,3 +82,38 @@ def test_lowering_is_written_out_for_draws_and_looped_for_keys():
     split = jax.jit(lambda k: jax.random.split(k, 3)).lower(key).as_text()
     assert "stablehlo.while" not in draw
     assert "stablehlo.while" in split
+
+
+def _leaves(*shapes):
+    return {f"w{i}": jnp.zeros(s) for i, s in enumerate(shapes)}
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU choice")
+def test_eigen_products_only_for_states_of_small_matrices():
+    eigen = {"xla_cpu_experimental_ynn_fusion_type": ""}
+    assert xla_cpu.compiler_options(_leaves((2, 128), (128, 128), (128,), ())) == eigen
+    assert xla_cpu.compiler_options(_leaves((256, 256))) == eigen
+    assert xla_cpu.compiler_options(_leaves((128, 128), (1200, 784))) == {}
+    assert xla_cpu.compiler_options(_leaves((128, 128), (4, 4, 3, 64))) == {}  # a conv kernel
+    # A seed stack's leading axis is not a dimension of the matrices.
+    assert xla_cpu.compiler_options(_leaves((10, 128, 128)), stacked=True) == eigen
+    assert xla_cpu.compiler_options(_leaves((10, 128, 128))) == {}
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU choice")
+def test_ring8_step_with_eigen_products_equals_the_default_one():
+    from jaxgan import configs
+    from jaxgan.state import init_state
+    from jaxgan.step import make_step
+
+    cfg = configs.MixtureConfig(objective="lsgan", depth=3, activation="relu", batch_size=64)
+    nets, state = init_state(cfg, (2,))
+    options = xla_cpu.compiler_options(state)
+    assert options  # the mixture MLPs are small: this compares two different programs
+    step, _ = make_step(cfg, nets, jit=False)
+    batch = {"x": jax.random.normal(jax.random.PRNGKey(1), (64, 2)),
+             "y": jnp.zeros(64, jnp.int32)}
+    default = jax.jit(step)(state, batch)
+    eigen = jax.jit(step, compiler_options=options)(state, batch)
+    # Other kernels sum in another order: equal up to float32 rounding.
+    chex.assert_trees_all_close(eigen, default, rtol=1e-5, atol=1e-6)
