@@ -34,8 +34,8 @@ import numpy as np
 from jax.extend.random import threefry2x32_p
 from jax.interpreters import mlir
 
-# Threefry-2x32's rotation constants, alternating by groups of 4 rounds (Salmon et al.
-# 2011, Table 4), and the key-schedule parity constant.
+# Threefry-2x32's rotation constants, alternating by groups of 4 rounds, and the key-schedule
+# parity constant (Salmon et al. 2011; the Random123 library's values).
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)
 
@@ -93,9 +93,6 @@ def _lowering(key1, key2, x1, x2):
     return threefry2x32(key1, key2, x1, x2)
 
 
-_registered = False
-
-
 # Largest weight matrix (entries) for which Eigen's products beat YNNPACK's here: forward
 # and backward of 3 dense layers (`jaxgan bench` machine, one process, alternating): width
 # 128 at batch 512-1024 1.1-1.6x faster with Eigen, width 256 level, width 512-1024 at batch
@@ -118,6 +115,9 @@ def compiler_options(state, *, stacked: bool = False) -> dict[str, str]:
     if max((math.prod(s) for s in shapes if len(s) == 2), default=0) > SMALL_MATRIX:
         return {}
     return {"xla_cpu_experimental_ynn_fusion_type": ""}  # no library fusions: Eigen
+
+
+_registered = False
 
 
 def use_unrolled_threefry_on_cpu() -> None:
