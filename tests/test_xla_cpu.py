@@ -1,4 +1,5 @@
-"""jaxgan.xla_cpu: Threefry written out gives the bits JAX's own lowering gives, key for key."""
+"""jaxgan.xla_cpu: Threefry written out gives the bits JAX's own lowering gives, key for key;
+Eigen's products are chosen for small matrices only, and give the default step's numbers."""
 
 import subprocess
 import sys
