@@ -290,7 +290,7 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
         # A list of per-seed states, stacked only to evaluate, save and return.
         state = ([s for _, s in built] if restored is None
                  else [_unstack(restored, i) for i in range(seeds)])
-        one = jax.jit(raw, donate_argnums=0, compiler_options=options or None)
+        one = jax.jit(raw, donate_argnums=0, compiler_options=options)
         as_stack = stack
 
         def step(states, batch):

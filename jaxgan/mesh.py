@@ -163,7 +163,7 @@ class Placement:
         metrics = self.replicated if self.axis == DATA else self.split
         return jax.jit(step, in_shardings=(self.state, self.split),
                        out_shardings=(self.state, metrics), donate_argnums=0,
-                       compiler_options=options or None)
+                       compiler_options=options)
 
 
 def available(devices: int | None) -> int:

@@ -44,39 +44,44 @@ def _rotate_left(x: jax.Array, r) -> jax.Array:
     return (x << r) | (x >> (np.uint32(32) - r))
 
 
+def _key_schedule(key1, key2, x1, x2):
+    """The three key words, and the counter words with the first injection."""
+    ks = (key1, key2, key1 ^ key2 ^ _PARITY)
+    return ks, x1 + ks[0], x2 + ks[1]
+
+
+def _group(x1, x2, rotations, k1, k2, n):
+    """4 rounds, then the key injection: words ``k1`` and ``k2`` of the slid schedule and
+    the group number ``n``."""
+    for r in rotations:
+        x1 = x1 + x2
+        x2 = _rotate_left(x2, r) ^ x1
+    return x1 + k1, x2 + k2 + n
+
+
 def threefry2x32(key1: jax.Array, key2: jax.Array, x1: jax.Array,
                  x2: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Threefry-2x32 with 20 rounds of the counter words ``(x1, x2)`` under the key
     ``(key1, key2)``, all uint32 and broadcast together; the 20 rounds written out."""
-    ks = (key1, key2, key1 ^ key2 ^ _PARITY)
-    x1, x2 = x1 + ks[0], x2 + ks[1]
-    for group in range(5):
-        for r in _ROTATIONS[group % 2]:
-            x1 = x1 + x2
-            x2 = _rotate_left(x2, np.uint32(r)) ^ x1
-        # Key injection after every 4 rounds, with the group number against slid pairs.
-        x1 = x1 + ks[(group + 1) % 3]
-        x2 = x2 + ks[(group + 2) % 3] + np.uint32(group + 1)
+    ks, x1, x2 = _key_schedule(key1, key2, x1, x2)
+    for g in range(5):
+        x1, x2 = _group(x1, x2, [np.uint32(r) for r in _ROTATIONS[g % 2]], ks[(g + 1) % 3],
+                        ks[(g + 2) % 3], np.uint32(g + 1))
     return x1, x2
 
 
 def _threefry2x32_looped(key1, key2, x1, x2):
     """`threefry2x32` with its 5 groups of rounds in a loop, as JAX lowers it on CPU."""
-    ks = (key1, key2, key1 ^ key2 ^ _PARITY)
-    x1, x2 = x1 + ks[0], x2 + ks[1]
+    ks, x1, x2 = _key_schedule(key1, key2, x1, x2)
     rotations = jax.numpy.asarray(_ROTATIONS, np.uint32)
 
-    def group(i, carry):
+    def body(g, carry):
         x1, x2, k0, k1, k2 = carry  # the key words slid by one each group
-        rs = rotations[i % 2]
-        for j in range(4):
-            x1 = x1 + x2
-            x2 = _rotate_left(x2, rs[j]) ^ x1
-        x1 = x1 + k1
-        x2 = x2 + k2 + (i + 1).astype(np.uint32)
+        rs = rotations[g % 2]
+        x1, x2 = _group(x1, x2, [rs[j] for j in range(4)], k1, k2, (g + 1).astype(np.uint32))
         return x1, x2, k1, k2, k0
 
-    x1, x2, *_ = jax.lax.fori_loop(0, 5, group, (x1, x2, *ks))
+    x1, x2, *_ = jax.lax.fori_loop(0, 5, body, (x1, x2, *ks))
     return x1, x2
 
 
@@ -101,19 +106,16 @@ def _lowering(key1, key2, x1, x2):
 SMALL_MATRIX = 256 * 256
 
 
-def compiler_options(state, *, stacked: bool = False) -> dict[str, str]:
-    """XLA options for compiling a step on ``state`` (``stacked``: with a leading seed
-    axis): on CPU, when the state holds no convolution kernel and no matrix of more than
-    `SMALL_MATRIX` entries, matrix products by XLA's own Eigen kernels instead of YNNPACK,
-    which XLA:CPU gives them by default and which is slower on small ones; else none."""
+def compiler_options(state) -> dict[str, str] | None:
+    """XLA options for compiling a step on ``state`` (one seed's, not a stack): on CPU, when
+    the state holds no convolution kernel and no matrix of more than `SMALL_MATRIX` entries,
+    matrix products by XLA's own Eigen kernels instead of YNNPACK, which XLA:CPU gives them
+    by default and which is slower on small ones; else ``None``, XLA's defaults."""
     if jax.default_backend() != "cpu":
-        return {}
-    shapes = [a.shape[1:] if stacked else a.shape for a in jax.tree.leaves(state)
-              if getattr(a, "ndim", 0) > int(stacked)]
-    if any(len(s) > 2 for s in shapes):
-        return {}
-    if max((math.prod(s) for s in shapes if len(s) == 2), default=0) > SMALL_MATRIX:
-        return {}
+        return None
+    shapes = [a.shape for a in jax.tree.leaves(state) if getattr(a, "ndim", 0) >= 2]
+    if any(len(s) > 2 for s in shapes) or max(map(math.prod, shapes), default=0) > SMALL_MATRIX:
+        return None
     return {"xla_cpu_experimental_ynn_fusion_type": ""}  # no library fusions: Eigen
 
 

@@ -51,7 +51,7 @@ def _gan(cfg, shape, num_classes=None, seeds: int = 0):
         labels = jnp.arange(n, dtype=jnp.int32) % (num_classes or 1)
         batch = {"x": _images(0, n, shape), "y": labels}
         # Compiled as `jaxgan train` and `compare` compile it.
-        options = xla_cpu.compiler_options(built[0][1]) or None
+        options = xla_cpu.compiler_options(built[0][1])
         if not seeds:
             return jax.jit(step, donate_argnums=0, compiler_options=options), built[0][1], batch
         # compare's seeds: one vmapped program over a stacked state and stacked batches.
