@@ -10,8 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import LogFormatter  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import LogFormatter  # noqa: E402
 from PIL import Image  # noqa: E402
 
 

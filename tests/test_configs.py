@@ -9,8 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jaxgan import configs
-from jaxgan.configs import (CONFIGS, GLOConfig, MixtureConfig, SSLConfig, Techniques, TrainConfig,
-                            differences, load_config)
+from jaxgan.configs import (
+    CONFIGS,
+    GLOConfig,
+    MixtureConfig,
+    SSLConfig,
+    Techniques,
+    TrainConfig,
+    differences,
+    load_config,
+)
 
 
 @settings(max_examples=20, deadline=None)

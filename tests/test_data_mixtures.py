@@ -6,10 +6,10 @@ import chex
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jaxgan.data import DatasetError, load_dataset, mixture_dataset
-from jaxgan.data import mixtures
+from jaxgan.data import DatasetError, load_dataset, mixture_dataset, mixtures
 
 
 def test_ring8_has_8_distinct_modes_on_the_unit_circle():

@@ -4,7 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxgan.data import DATASETS, Dataset, DatasetError, load_dataset
 from jaxgan.data.sources import ArraySource

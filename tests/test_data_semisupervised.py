@@ -6,7 +6,11 @@ import pytest
 
 from jaxgan.data import load_dataset
 from jaxgan.data.semisupervised import (
-    SSLData, SubsetSource, labelled_batches, load_ssl_data, select_labelled,
+    SSLData,
+    SubsetSource,
+    labelled_batches,
+    load_ssl_data,
+    select_labelled,
 )
 
 

@@ -6,8 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from jaxgan.data import DatasetError, load_dataset
-from jaxgan.data import tfds_source
+from jaxgan.data import DatasetError, load_dataset, tfds_source
 
 tfds = pytest.importorskip("tensorflow_datasets")
 

@@ -1,10 +1,9 @@
 """A one-step run of each experiment script, as a user would call it."""
 
+import json
 import runpy
 import sys
 from pathlib import Path
-
-import json
 
 import jax
 import numpy as np

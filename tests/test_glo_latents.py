@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from images import blobs
 
 from jaxgan import glo_latents as gl
-from images import blobs
 
 N, D = 32, 4
 

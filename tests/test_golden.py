@@ -24,10 +24,9 @@ first, and its evaluations are the recorded ones.
 
 import math
 
+import golden_runs
 import numpy as np
 import pytest
-
-import golden_runs
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from images import blobs, sampled_digits
 from PIL import Image
 
 from jaxgan import configs, runs
@@ -17,7 +18,6 @@ from jaxgan.configs import GLOConfig
 from jaxgan.functional import apply
 from jaxgan.glo_latents import fit_pca, project
 from jaxgan.methods import Run, glo
-from images import blobs, sampled_digits
 
 TINY = GLOConfig(width=4, z_dim=4, levels=3, batch_size=8)
 N = 32

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from images import sampled_digits
 
 from jaxgan import configs, losses, runs, scoring
 from jaxgan.configs import SSLConfig, sizes
 from jaxgan.methods import ssl
 from jaxgan.plots import read_metrics
 from jaxgan.state import GANState
-from images import sampled_digits
 
 logit_rows = st.lists(
     st.lists(st.floats(-8.0, 8.0, allow_nan=False), min_size=3, max_size=3), min_size=2, max_size=2

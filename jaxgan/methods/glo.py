@@ -51,8 +51,18 @@ from jaxgan.configs import GLOConfig
 from jaxgan.data import load_dataset
 from jaxgan.functional import apply, chunked, eval_view
 from jaxgan.glo_latents import (
-    PCA, fit_gaussian, fit_latents, fit_pca, held_out_init, init_latents, interpolate,
-    load_pca, make_latent_fitter, project, sample_latents, save_pca,
+    PCA,
+    fit_gaussian,
+    fit_latents,
+    fit_pca,
+    held_out_init,
+    init_latents,
+    interpolate,
+    load_pca,
+    make_latent_fitter,
+    project,
+    sample_latents,
+    save_pca,
 )
 from jaxgan.methods.base import Method, Run, Samples
 from jaxgan.nets.dcgan import DCGANGenerator
