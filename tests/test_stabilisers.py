@@ -156,7 +156,7 @@ def test_every_stabiliser_is_a_flag_and_a_compare_switch(tmp_path, capsys):
 
 def test_compare_hinge_with_and_without_sn_and_ema_on_mnist(mnist_dir, tmp_path,
                                                             monkeypatch):
-    """The issue's command, with a few hundred steps of small batches and the cGAN's MLPs
+    """The issue's command, with a few dozen steps of small batches and the cGAN's MLPs
     (used unconditionally: they compile in seconds where the LSGAN convnets take tens); the
     README's run is the long one, on the default networks. Scoring images is the evaluator's
     job, tested in test_scoring; here each seed is scored by its samples' mean pixel, drawn
@@ -172,8 +172,8 @@ def test_compare_hinge_with_and_without_sn_and_ema_on_mnist(mnist_dir, tmp_path,
     monkeypatch.setattr(comparison, "make_evaluator", evaluator)
     out = tmp_path / "cmp"
     assert cli.main(["compare", "--objectives", "hinge,hinge+sn,hinge+sn+ema", "--dataset",
-                     "mnist", "--data-dir", str(mnist_dir), "--seeds", "1", "--steps", "200",
-                     "--log-every", "50", "--set", "batch_size=8", "--set", "arch=cgan_mlp",
+                     "mnist", "--data-dir", str(mnist_dir), "--seeds", "1", "--steps", "40",
+                     "--log-every", "20", "--set", "batch_size=8", "--set", "arch=cgan_mlp",
                      "--out", str(out), "--no-progress"]) == 0
     table = (out / "table.md").read_text()
     for entry in ("hinge", "hinge+sn", "hinge+sn+ema"):
