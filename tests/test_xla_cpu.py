@@ -91,27 +91,50 @@ def _leaves(*shapes):
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU choice")
 def test_eigen_products_only_for_states_of_small_matrices():
-    eigen = {"xla_cpu_experimental_ynn_fusion_type": ""}
+    region = xla_cpu.REGION_ANALYSIS
+    eigen = {**region, "xla_cpu_experimental_ynn_fusion_type": ""}
     assert xla_cpu.compiler_options(_leaves((2, 128), (128, 128), (128,), ())) == eigen
     assert xla_cpu.compiler_options(_leaves((256, 256))) == eigen
-    assert xla_cpu.compiler_options(_leaves((128, 128), (1200, 784))) is None
-    assert xla_cpu.compiler_options(_leaves((128, 128), (4, 4, 3, 64))) is None  # a conv kernel
+    assert xla_cpu.compiler_options(_leaves((128, 128), (1200, 784))) == region
+    assert xla_cpu.compiler_options(_leaves((128, 128), (4, 4, 3, 64))) == region  # a conv kernel
 
 
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU choice")
-def test_ring8_step_with_eigen_products_equals_the_default_one():
+@pytest.fixture(scope="module")
+def ring8():
+    """A small ring8 step (a state, its raw step and a batch): its key splits are loops."""
     from jaxgan import configs
     from jaxgan.state import init_state
     from jaxgan.step import make_step
 
     cfg = configs.MixtureConfig(objective="lsgan", depth=3, activation="relu", batch_size=64)
     nets, state = init_state(cfg, (2,))
-    options = xla_cpu.compiler_options(state)
-    assert options  # the mixture MLPs are small: this compares two different programs
     step, _ = make_step(cfg, nets, jit=False)
     batch = {"x": jax.random.normal(jax.random.PRNGKey(1), (64, 2)),
              "y": jnp.zeros(64, jnp.int32)}
+    return state, step, batch
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU choice")
+def test_ring8_step_with_eigen_products_equals_the_default_one(ring8):
+    state, step, batch = ring8
+    options = xla_cpu.compiler_options(state)
+    assert "xla_cpu_experimental_ynn_fusion_type" in options  # the mixture MLPs are small
     default = jax.jit(step)(state, batch)
     eigen = jax.jit(step, compiler_options=options)(state, batch)
     # Other kernels sum in another order: equal up to float32 rounding.
     chex.assert_trees_all_close(eigen, default, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU choice")
+def test_region_analysis_drops_copies_and_changes_no_bit(ring8):
+    """Two steps compiled with and without `REGION_ANALYSIS`: fewer copies in the program,
+    the same bits out (only copies differ, no arithmetic)."""
+    state, step, batch = ring8
+    runs, copies = [], []
+    for options in (None, xla_cpu.REGION_ANALYSIS):
+        compiled = jax.jit(step).lower(state, batch).compile(options)
+        copies.append(compiled.as_text().count(" copy("))
+        s, metrics = compiled(state, batch)
+        runs.append(compiled(s, batch))
+    assert copies[1] < copies[0], copies
+    chex.assert_trees_all_equal(runs[1], runs[0])

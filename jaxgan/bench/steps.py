@@ -41,6 +41,11 @@ def _images(key, n, shape):
     return jax.random.uniform(jax.random.PRNGKey(key), (n, *shape), minval=-1.0, maxval=1.0)
 
 
+def _jit(step, state):
+    # Compiled as `jaxgan train` compiles it (`jaxgan.runs.train`).
+    return jax.jit(step, donate_argnums=0, compiler_options=xla_cpu.compiler_options(state))
+
+
 def _gan(cfg, shape, num_classes=None, seeds: int = 0):
     def build():
         built = [init_state(configs.replace(cfg, seed=s), shape, num_classes)
@@ -50,13 +55,13 @@ def _gan(cfg, shape, num_classes=None, seeds: int = 0):
         n = cfg.batch_size * n_critic
         labels = jnp.arange(n, dtype=jnp.int32) % (num_classes or 1)
         batch = {"x": _images(0, n, shape), "y": labels}
-        # Compiled as `jaxgan train` and `compare` compile it.
-        options = xla_cpu.compiler_options(built[0][1])
         if not seeds:
-            return jax.jit(step, donate_argnums=0, compiler_options=options), built[0][1], batch
+            return _jit(step, built[0][1]), built[0][1], batch
         # compare's seeds: one vmapped program over a stacked state and stacked batches.
         stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[s for _, s in built])
         batch = jax.tree.map(lambda a: jnp.broadcast_to(a, (seeds, *a.shape)), batch)
+        # As `compare` compiles it: options from one seed's state.
+        options = xla_cpu.compiler_options(built[0][1])
         return (jax.jit(jax.vmap(step), donate_argnums=0, compiler_options=options), stacked,
                 batch)
 
@@ -67,8 +72,8 @@ def _glo(cfg: configs.GLOConfig, num_examples: int = 22_699):
     def build():
         nets, state = glo.init_state(cfg, (28, 28, 1), num_examples)
         idx = jnp.arange(cfg.batch_size, dtype=jnp.int32)
-        return glo.make_train_step(cfg, nets), state, {"x": _images(0, cfg.batch_size, (28, 28, 1)),
-                                                        "index": idx}
+        return _jit(glo.make_train_step(cfg, nets, jit=False), state), state, {
+            "x": _images(0, cfg.batch_size, (28, 28, 1)), "index": idx}
 
     return build
 
@@ -79,7 +84,7 @@ def _ssl(cfg: configs.SSLConfig):
         b = cfg.batch_size
         batch = {"x_lab": _images(2, b, (28, 28, 1)), "y_lab": jnp.arange(b, dtype=jnp.int32) % 10,
                  "x_unl": _images(3, b, (28, 28, 1)), "x_unl2": _images(4, b, (28, 28, 1))}
-        return ssl.make_train_step(cfg, nets), state, batch
+        return _jit(ssl.make_train_step(cfg, nets, jit=False), state), state, batch
 
     return build
 
