@@ -108,7 +108,7 @@ SMALL_MATRIX = 256 * 256
 
 
 # Copy insertion with region analysis: XLA:CPU by default copies the buffers a `while` loop
-# carries (here the looped Threefry of key splits) wherever it cannot prove them unshared;
+# carries (such as the looped Threefry of key splits) wherever it cannot prove them unshared;
 # region analysis proves more of them so, and drops those copies (LSGAN's step 180 -> 110
 # copies). The same arithmetic on the same values: the steps are bit for bit the default's.
 # Alternating in one process: lsgan_mnist 1.057x, cgan_mlp 1.033x, ring8 1.01x, GLO and the
