@@ -15,7 +15,7 @@ from jaxgan.configs import MixtureConfig, Techniques
 from jaxgan.nets import MLPDiscriminator
 from jaxgan.nets.build import apply_network_techniques
 from jaxgan.nets.techniques import MinibatchDiscriminator
-from jaxgan.objectives import get_objective
+from jaxgan.objectives import get_objective, resolve
 from jaxgan.state import GANState, init_state, split_networks
 from jaxgan.step import make_sampler, make_step, make_train_step
 
@@ -279,6 +279,40 @@ def test_one_d_call_on_real_and_fake_equals_two(conditional):
         for _ in range(2):
             s, metrics = step_fn(s, batch)
         results.append((s, metrics))
+    chex.assert_trees_all_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def _bn_generator_pair(_cfg):
+    rngs = nnx.Rngs(0)
+    return split_networks(BNPointGenerator(rngs), MLPDiscriminator(in_dim=2, hidden=8, rngs=rngs),
+                          optax.adam(1e-3), optax.adam(1e-3), jax.random.PRNGKey(1))
+
+
+@pytest.mark.parametrize("switches, build", [
+    (dict(objective="lsgan"), None),
+    (dict(conditional=True, feature_matching=True, fm_layer="base/base/hidden/0",
+          historical_avg=0.1, minibatch_disc=True, mbd_kernels=4, n_critic=2), None),
+    (dict(objective="wgan-gp", n_critic=2), _bn_generator_pair),
+], ids=["lsgan", "conditional-fm-hist-mbd-ncritic2", "batchnorm-g-wgangp-ncritic2"])
+def test_the_g_update_on_the_d_updates_samples_equals_running_g_again(switches, build):
+    # `reuse_fake` keeps G's forward pass of the last D update for the G update's gradient
+    # (and G's new batch statistics); the reference runs G again on the same noise inside
+    # the G update's loss. Two steps, so the second starts from a reused first.
+    cfg = configs.replace(TECH_CFG, **switches)
+    nets, state = build(cfg) if build else init_state(cfg, (2,), num_classes=8)
+    objective, n_critic, _ = resolve(cfg)
+    batch = labelled_batch(32 * n_critic)
+    results = []
+    for reuse in (True, False):
+        step_fn = make_train_step(objective, nets, n_critic=n_critic,
+                                  techniques=cfg.techniques, reuse_fake=reuse)
+        s = jax.tree.map(jnp.copy, state)
+        for _ in range(2):
+            s, metrics = step_fn(s, batch)
+        results.append((s, metrics))
+    if build:  # G's running statistics moved: the reused pass gave the G update its stats
+        assert not jnp.array_equal(jax.tree.leaves(results[0][0].g_stats)[0],
+                                   jax.tree.leaves(state.g_stats)[0])
     chex.assert_trees_all_close(results[0], results[1], rtol=1e-5, atol=1e-6)
 
 
