@@ -22,8 +22,13 @@ for the pieces; names not listed in ``__all__`` are not part of the public API.
 
 from __future__ import annotations
 
-from jaxgan import losses
 from jaxgan import xla_cpu as _xla_cpu
+
+# Before anything starts JAX's CPU backend: each step gets back, already mapped, the memory the
+# one before it freed (`jaxgan.xla_cpu.reuse_step_memory`; JAXGAN_KEEP_HOST_DEFAULTS=1 opts out).
+_xla_cpu.reuse_step_memory()
+
+from jaxgan import losses
 from jaxgan.checkpoint import jaxgan_version as _version
 from jaxgan.comparison import CompareConfig, compare
 from jaxgan.configs import (

@@ -1,7 +1,8 @@
 """jaxgan.xla_cpu: Threefry written out gives the bits JAX's own lowering gives, key for key;
 Eigen's products are chosen for small matrices only, and give the default step's numbers;
-region analysis drops copies and changes no bit."""
+region analysis drops copies and changes no bit; a step's freed memory comes back mapped."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -139,3 +140,38 @@ def test_region_analysis_drops_copies_and_changes_no_bit(ring8):
         runs.append(compiled(s, batch))
     assert copies[1] < copies[0], copies
     chex.assert_trees_all_equal(runs[1], runs[0])
+
+
+# A fresh process, jaxgan imported before any array exists (as a user's script does), runs a
+# program whose 64 MiB output, above glibc's mmap threshold, is freed before the next call.
+# Prints the page faults per call and the dispatch setting.
+_FAULTS = textwrap.dedent("""
+    import resource
+    import jax, jax.numpy as jnp
+    import jaxgan
+    f = jax.jit(lambda a: a * 2.0 + 1.0)
+    x = jnp.ones((16 * 1024 * 1024,), jnp.float32)
+    for _ in range(5):
+        f(x).block_until_ready()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(10):
+        f(x).block_until_ready()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    print((after - before) / 10, jax.config.read("jax_cpu_enable_async_dispatch"))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc settings")
+def test_a_freed_step_buffer_comes_back_mapped_unless_opted_out():
+    def run(**env):
+        env = {k: v for k, v in os.environ.items() if k != xla_cpu.OPT_OUT} | env
+        out = subprocess.run([sys.executable, "-c", _FAULTS], env=env, check=True, timeout=300,
+                             capture_output=True, text=True).stdout.split()
+        return float(out[0]), out[1]
+
+    pages = 16 * 1024 * 1024 * 4 // 4096
+    faults, asynchronous = run()
+    assert faults < pages / 20 and asynchronous == "False"
+    # JAX's and glibc's defaults: every call maps its output afresh.
+    faults, asynchronous = run(**{xla_cpu.OPT_OUT: "1"})
+    assert faults > pages / 2 and asynchronous == "True"
