@@ -161,15 +161,18 @@ def use_unrolled_threefry_on_cpu() -> None:
 # runs each computation on a worker thread unless its dispatch is synchronous. Synchronous, a
 # single-device step runs on the thread that calls it (the main thread: glibc's main heap).
 # Both, on this CPU (one process each, 5 windows): lsgan_mnist 4.38 -> 5.55 steps/s, no page
-# fault left; ring8 level (its buffers are small). Limiting glibc to one arena for all threads
-# instead made ring8 0.7-0.85x (the threads contend for it). PyTorch's largest buffers in the
-# same step are its 26 MB weight gradients, below the threshold, so glibc already reuses them.
+# fault left; ring8 level (its buffers are small). DCGAN at 64 px keeps 160,000-190,000 faults
+# a step (1.13x): XLA's worker threads allocate buffers of about 64 MB in their own arenas
+# for its convolutions. Limiting glibc to one arena for all threads removes those too
+# (DCGAN 1.3x) but made ring8 0.7-0.85x (the threads contend for it). PyTorch gains from the same glibc
+# settings too (GLIBC_TUNABLES, its reference steps: LSGAN 1.16x, the cGAN MLPs 1.12x, ring8
+# 1.03-1.06x); `jaxgan bench --vs-torch` runs the references as they come.
 #
 # mallopt's numbers (glibc's malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 # Free memory at the top of the heap goes back to the system only above this much (mallopt's
-# largest value): DCGAN's step frees more than 1 GiB at once, which a lower bound returned and
-# faulted in again at every step.
+# largest value): a bound below what a step frees at once (DCGAN at 64 px: 624 MB of
+# temporaries beside its outputs) would hand it back and fault it in again at every step.
 TRIM_THRESHOLD = (1 << 31) - 1
 OPT_OUT = "JAXGAN_KEEP_HOST_DEFAULTS"
 
