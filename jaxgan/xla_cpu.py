@@ -164,9 +164,9 @@ def use_unrolled_threefry_on_cpu() -> None:
 # fault left; ring8 level (its buffers are small). DCGAN at 64 px keeps 160,000-190,000 faults
 # a step (1.13x): XLA's worker threads allocate buffers of about 64 MB in their own arenas
 # for its convolutions. Limiting glibc to one arena for all threads removes those too
-# (DCGAN 1.3x) but made ring8 0.7-0.85x (the threads contend for it). PyTorch gains from the same glibc
-# settings too (GLIBC_TUNABLES, its reference steps: LSGAN 1.16x, the cGAN MLPs 1.12x, ring8
-# 1.03-1.06x); `jaxgan bench --vs-torch` runs the references as they come.
+# (DCGAN 1.3x) but made ring8 0.7-0.85x (the threads contend for it). PyTorch gains from the
+# same glibc settings too (GLIBC_TUNABLES, its reference steps: LSGAN 1.16x, the cGAN MLPs
+# 1.12x, ring8 1.03-1.06x); `jaxgan bench --vs-torch` runs the references as they come.
 #
 # mallopt's numbers (glibc's malloc.h).
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
