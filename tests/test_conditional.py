@@ -120,3 +120,27 @@ def test_user_cgan_pair_starts_as_pytorch_would():
     np.testing.assert_allclose(float(w.std()), bound / np.sqrt(3), rtol=0.02)
     e = torch_embed_init(jax.random.PRNGKey(0), (1000, 10))
     np.testing.assert_allclose(float(e.std()), 1.0, rtol=0.05)
+
+
+@pytest.mark.parametrize("base", ["cgan_mlp", "mlp", "maxout"])
+def test_a_flat_conditional_d_scores_the_image_and_embedding_concatenated(base):
+    # Bases that take their input in parts (`PartsLinear`) compute the same as on the
+    # concatenation, in train mode (dropout on).
+    from flax import nnx
+
+    from jaxgan.nets import conditional as cond
+    from jaxgan.nets import mlp
+
+    rngs = nnx.Rngs(0)
+    make = {"cgan_mlp": lambda: cond.ImageMLPDiscriminator(in_dim=20, hidden=(8, 4), rngs=rngs),
+            "mlp": lambda: mlp.MLPDiscriminator(in_dim=20, rngs=rngs),
+            "maxout": lambda: mlp.MaxoutDiscriminator(in_dim=20, hidden=6, rngs=rngs)}[base]
+    assert type(make()).TAKES_PARTS
+    d = cond.ConditionalDiscriminator(make(), num_classes=3, embed_dim=4, as_channels=False,
+                                      rngs=rngs)
+    x, y = jax.random.normal(jax.random.PRNGKey(1), (5, 4, 4, 1)), jnp.arange(5) % 3
+    kwargs = {"rngs": nnx.Rngs(dropout=7)} if base == "cgan_mlp" else {}
+    got = d(x, y, **kwargs)
+    want = d.base(jnp.concatenate([x.reshape(5, -1), d.embed(y)], -1),
+                  **({"rngs": nnx.Rngs(dropout=7)} if kwargs else {}))
+    chex.assert_trees_all_close(got, want, atol=1e-5)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import torch_embed_init, torch_linear
+from jaxgan.nets.layers import flat_rows, torch_embed_init, torch_linear
 
 
 class ConditionalGenerator(nnx.Module):
@@ -49,7 +49,9 @@ class ConditionalDiscriminator(nnx.Module):
 
     With ``as_channels`` (a convolutional ``base`` built for ``C + embed_dim`` channels) images
     ``(N, H, W, C)`` get the embedding as constant channels; otherwise the input is flattened
-    and the embedding concatenated (``base`` built for ``prod(shape) + embed_dim`` inputs).
+    and the embedding concatenated (``base`` built for ``prod(shape) + embed_dim`` inputs);
+    a base that declares ``TAKES_PARTS`` gets the two as a tuple, its first layer a
+    `jaxgan.nets.layers.PartsLinear`.
     """
     ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
 
@@ -74,7 +76,12 @@ class ConditionalDiscriminator(nnx.Module):
         if self.as_channels:
             e = jnp.broadcast_to(e[:, None, None, :], (*x.shape[:3], e.shape[-1]))
             return jnp.concatenate([x, e], axis=-1)
-        return jnp.concatenate([x.reshape(x.shape[0], -1), e], axis=-1)
+        x = x.reshape(x.shape[0], -1)
+        if getattr(type(self.base), "TAKES_PARTS", False):
+            # The base's first layer multiplies each part by its own rows: the embedding's
+            # gradient then costs no product over the image's columns (`PartsLinear`).
+            return x, e
+        return jnp.concatenate([x, e], axis=-1)
 
     def features(self, x: jax.Array, y: jax.Array, **kwargs) -> jax.Array:
         return self.base.features(self._attach(x, y), **kwargs)
@@ -189,6 +196,8 @@ class ImageMLPDiscriminator(nnx.Module):
     the loss). Dropout keys are passed at call time (``rngs=``), derived from the step's key.
     """
     ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    # Its first layer takes the input in parts (`jaxgan.nets.layers.PartsLinear`).
+    TAKES_PARTS = True
 
     def __init__(
         self,
@@ -205,7 +214,7 @@ class ImageMLPDiscriminator(nnx.Module):
         self.num_features = sizes[-1]
 
     def features(self, x: jax.Array, *, rngs: nnx.Rngs | None = None) -> jax.Array:
-        h = x.reshape(x.shape[0], -1)
+        h = flat_rows(x)
         for layer in self.layers:
             h = self.dropout(jax.nn.leaky_relu(layer(h), 0.2), rngs=rngs)
         return h

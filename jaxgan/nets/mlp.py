@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import torch_linear
+from jaxgan.nets.layers import PartsLinear, flat_rows, torch_linear
 
 Activation = Literal["tanh", "relu", "leaky_relu"]
 _ACTIVATIONS = {
@@ -86,6 +86,8 @@ class MLPDiscriminator(nnx.Module):
     linear to one logit, (N,); ``__call__(x) = head(features(x))``.
     """
     ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    # Its first layer takes the input in parts (`jaxgan.nets.layers.PartsLinear`).
+    TAKES_PARTS = True
 
     def __init__(
         self,
@@ -105,7 +107,7 @@ class MLPDiscriminator(nnx.Module):
 
     def features(self, x: jax.Array) -> jax.Array:
         act = _ACTIVATIONS[self.activation]
-        h = x.reshape(x.shape[0], -1)
+        h = flat_rows(x)
         for layer in self.hidden:
             h = act(layer(h))
         return h
@@ -157,6 +159,8 @@ class MaxoutDiscriminator(nnx.Module):
     path such as ``hidden/0`` names a layer's linear pieces, (N, hidden * pieces).
     """
     ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    # Its first layer takes the input in parts (`jaxgan.nets.layers.PartsLinear`).
+    TAKES_PARTS = True
 
     def __init__(self, *, in_dim: int = 2, hidden: int = 200, depth: int = 3, pieces: int = 5,
                  rngs: nnx.Rngs):
@@ -168,15 +172,16 @@ class MaxoutDiscriminator(nnx.Module):
         self.num_features = hidden
         self.pieces = pieces
         self.hidden = nnx.List(
-            nnx.Linear(in_dim if i == 0 else hidden, hidden * pieces, kernel_init=_PACGAN_INIT,
-                       rngs=rngs)
+            PartsLinear(in_dim if i == 0 else hidden, hidden * pieces, kernel_init=_PACGAN_INIT,
+                        rngs=rngs)
             for i in range(depth))
         self.out = nnx.Linear(hidden, 1, kernel_init=_PACGAN_INIT, rngs=rngs)
 
     def features(self, x: jax.Array) -> jax.Array:
-        h = x.reshape(x.shape[0], -1)
+        h = flat_rows(x)
+        n = len(x[0] if isinstance(x, tuple) else x)
         for layer in self.hidden:
-            h = layer(h).reshape(h.shape[0], self.num_features, self.pieces).max(axis=-1)
+            h = layer(h).reshape(n, self.num_features, self.pieces).max(axis=-1)
         return h
 
     def head(self, f: jax.Array) -> jax.Array:
