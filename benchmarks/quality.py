@@ -43,7 +43,7 @@ from pathlib import Path
 
 import jax
 
-from jaxgan import configs, loop, losses, mesh, methods, objectives, runs, scoring, xla_cpu
+from jaxgan import configs, loop, losses, mesh, methods, objectives, runs, scoring
 from jaxgan.data import idx
 from jaxgan.methods.base import Run
 
@@ -104,7 +104,7 @@ def train_jaxgan(cfg, seconds: float) -> tuple[Run, dict]:
     t_compile = time.perf_counter()
     # Compiled ahead of time, so that no step runs outside the budget (the program a run's
     # jitted step builds on one device, with its compiler options; the state still donated).
-    step = place.jit(step_fn, xla_cpu.compiler_options(state)).lower(state, batch).compile()
+    step = place.jit(step_fn, like=state).lower(state, batch).compile()
     compile_s = time.perf_counter() - t_compile
     jax.block_until_ready(state)
     startup_s = time.perf_counter() - t

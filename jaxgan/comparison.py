@@ -281,16 +281,15 @@ def train_seeds(cfg: configs.TrainConfig, data, seeds: int, steps: int, *, log_e
     raw, n_critic = make_step(cfg, nets, jit=False)
     raw = guard.guarded(raw, on_nonfinite)  # per seed: vmapped, each seed is checked alone
     put = jax.device_put
-    options = xla_cpu.compiler_options(built[0][1])
     if vmapped:
         state = stacked if restored is None else restored
-        step, put = place.jit(jax.vmap(raw), options), place.put_batch
+        step, put = place.jit(jax.vmap(raw), like=built[0][1]), place.put_batch
         as_stack = None  # the state is the stack already
     else:
         # A list of per-seed states, stacked only to evaluate, save and return.
         state = ([s for _, s in built] if restored is None
                  else [_unstack(restored, i) for i in range(seeds)])
-        one = jax.jit(raw, donate_argnums=0, compiler_options=options)
+        one = xla_cpu.jit_step(raw, built[0][1])
         as_stack = stack
 
         def step(states, batch):

@@ -34,6 +34,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from jaxgan import xla_cpu
+
 DATA = "data"
 SEED = "seed"
 
@@ -154,16 +156,14 @@ class Placement:
             raise ValueError("local() is for a replicated state; a seed stack is split")
         return jax.tree.map(lambda x: x.addressable_data(0), tree)
 
-    def jit(self, step: Callable[[Any, Any], tuple[Any, Any]],
-            options: dict[str, str] | None = None) -> Callable:
+    def jit(self, step: Callable[[Any, Any], tuple[Any, Any]], like: Any) -> Callable:
         """``step(state, batch) -> (state, metrics)`` compiled for this mesh: the state in and
         out with its sharding (donated, so its buffers are reused), the batch split, the
-        metrics replicated (data) or split by seed; ``options``: XLA's compiler options
-        (`jaxgan.xla_cpu.compiler_options`)."""
+        metrics replicated (data) or split by seed; with the compiler options of ``like``,
+        one seed's state (`jaxgan.xla_cpu.jit_step`)."""
         metrics = self.replicated if self.axis == DATA else self.split
-        return jax.jit(step, in_shardings=(self.state, self.split),
-                       out_shardings=(self.state, metrics), donate_argnums=0,
-                       compiler_options=options)
+        return xla_cpu.jit_step(step, like, in_shardings=(self.state, self.split),
+                                out_shardings=(self.state, metrics))
 
 
 def available(devices: int | None) -> int:

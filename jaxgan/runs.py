@@ -37,7 +37,6 @@ from jaxgan import (
     plots,
     scoring,
     tensorboard,
-    xla_cpu,
 )
 from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.methods.base import Run
@@ -220,7 +219,7 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
         batches = method.batches(cfg, nets, data, per_step, int(state.step),
                                  mesh.process_shard())
         state = loop.run(
-            state, place.jit(step_fn, xla_cpu.compiler_options(state)), batches,
+            state, place.jit(step_fn, like=state), batches,
             total_steps=total,
             steps_per_epoch=steps_per_epoch, out_dir=files, checkpointer=ckpt,
             checkpoint_every=checkpoint_every,

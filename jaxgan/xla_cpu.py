@@ -4,7 +4,7 @@ are untouched.
 * `use_unrolled_threefry_on_cpu`: `jax.random`'s hash with its rounds written out, not looped.
 * `compiler_options`: copy insertion with region analysis for every step (fewer copies of
   loop-carried buffers), and Eigen, not YNNPACK, for the matrix products of steps whose
-  matrices are all small.
+  matrices are all small; `jit_step` compiles a step with them.
 * `reuse_step_memory`: the buffers XLA:CPU allocates at every step come back from glibc's
   heap, not as fresh pages the kernel must fault in and zero.
 
@@ -135,6 +135,13 @@ def compiler_options(state) -> dict[str, str | bool] | None:
         return dict(REGION_ANALYSIS)
     # No library fusions: Eigen.
     return {**REGION_ANALYSIS, "xla_cpu_experimental_ynn_fusion_type": ""}
+
+
+def jit_step(step, like, **jit_kwargs):
+    """``jax.jit(step, donate_argnums=0, **jit_kwargs)`` with the `compiler_options` of
+    ``like``, one seed's state (not a stack): how every train step in jaxgan is compiled, so
+    that no caller compiles one without its options."""
+    return jax.jit(step, donate_argnums=0, compiler_options=compiler_options(like), **jit_kwargs)
 
 
 _registered = False

@@ -48,7 +48,7 @@ def cases(mnist: str) -> dict:
 def run_step(place: mesh.Placement, step_fn, state, batch) -> tuple[dict, dict, str]:
     """One step on ``place``: the new state, the metrics and the compiled program's text."""
     state, batch = place.put_state(state), place.put_batch(batch)
-    compiled = place.jit(step_fn).lower(state, batch).compile()
+    compiled = place.jit(step_fn, like=state).lower(state, batch).compile()
     state, metrics = compiled(state, batch)
     return jax.device_get(state), jax.device_get(metrics), compiled.as_text()
 

@@ -43,7 +43,7 @@ def _images(key, n, shape):
 
 def _jit(step, state):
     # Compiled as `jaxgan train` compiles it (`jaxgan.runs.train`).
-    return jax.jit(step, donate_argnums=0, compiler_options=xla_cpu.compiler_options(state))
+    return xla_cpu.jit_step(step, state)
 
 
 def _gan(cfg, shape, num_classes=None, seeds: int = 0):
@@ -61,9 +61,7 @@ def _gan(cfg, shape, num_classes=None, seeds: int = 0):
         stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[s for _, s in built])
         batch = jax.tree.map(lambda a: jnp.broadcast_to(a, (seeds, *a.shape)), batch)
         # As `compare` compiles it: options from one seed's state.
-        options = xla_cpu.compiler_options(built[0][1])
-        return (jax.jit(jax.vmap(step), donate_argnums=0, compiler_options=options), stacked,
-                batch)
+        return xla_cpu.jit_step(jax.vmap(step), built[0][1]), stacked, batch
 
     return build
 
