@@ -143,6 +143,19 @@ def _check(host: list[dict], steps: list[int]) -> None:
         raise NonFiniteError(f"non-finite {', '.join(names)} {where}: training diverged")
 
 
+def _all_clear(host: list[dict]) -> bool:
+    """Whether a window of host metrics is all finite, with no flag up and no step undone:
+    the common case, one test per metric for the whole window rather than `_check`'s per
+    step (ring8's `jaxgan train`: 155 -> 163 steps/s)."""
+    if not host or guard.SKIPPED in host[0]:
+        return False
+    for k in host[0]:
+        v = np.stack([m[k] for m in host])
+        if np.any(v) if k.startswith(guard.HIDDEN) else not np.isfinite(v).all():
+            return False
+    return True
+
+
 def staged(batches: Iterator[Any], ahead: int = 2,
            put: Callable[[Any], Any] = jax.device_put) -> Iterator[Any]:
     """The batches of ``batches`` in order, each copied to the devices by ``put`` ``ahead``
@@ -259,8 +272,12 @@ def run(
         # One transfer for the lot (already computed: they are a step behind or more).
         fetched = jax.device_get([m for _, m in window[checked:n]])
         for i, m in zip(range(checked, n), fetched):
+            window[i] = (window[i][0], _numpy(m))
+        if _all_clear([m for _, m in window[checked:n]]):
+            checked = max(checked, n)
+            return
+        for i in range(checked, n):
             step = window[i][0]
-            window[i] = (step, _numpy(m))
             try:
                 _check([window[i][1]], [step])
             except NonFiniteError as e:
@@ -311,7 +328,14 @@ def run(
             return
         if window and window[-1][0] % log_every == 0:
             flush(len(window))  # a record due now is written, not also kept in the checkpoint
-        check(len(window))  # never a checkpoint of a diverged state
+        check(len(window))  # never a checkpoint of a diverged state: its metrics,
+        bad = guard.nonfinite_fields(state)  # and the state itself, field by field
+        if bad:
+            kept = (f"the last checkpoint (step {last_saved}) is left as it was"
+                    if last_saved is not None else "no checkpoint was saved")
+            raise NonFiniteError(
+                f"non-finite {', '.join(bad)} at step {done}, with finite losses and "
+                f"gradients: training diverged; {kept}. Lower the learning rates")
         saved = state if export is None else export(state)
         info = meta(done) if callable(meta) else {**(meta or {}), "step": done}
         info = {**info, "window": [{k: v.tolist() for k, v in m.items()} for _, m in window]}

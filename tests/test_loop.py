@@ -156,6 +156,24 @@ def test_no_checkpoint_holds_a_diverged_state(tmp_path):
     ckpt.close()
 
 
+def test_a_state_gone_non_finite_behind_finite_metrics_is_not_saved(tmp_path):
+    # The step's metrics stay finite while w becomes infinite at step 3: the check of the
+    # state before the save at step 4 refuses it.
+    def step(state, batch):
+        w = jnp.where(state.step == 2, jnp.inf, state.w + 1.0)
+        return state.replace(step=state.step + 1, w=w), {"loss": jnp.zeros(2)}
+
+    ckpt = Checkpointer(tmp_path / "ckpt")
+    with pytest.raises(loop.NonFiniteError, match=r"non-finite w at step 4, with finite "
+                       r"losses and gradients: training diverged; the last checkpoint \(step "
+                       r"2\) is left as it was"):
+        loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), jax.jit(step), batches(),
+                 total_steps=10, steps_per_epoch=10, checkpointer=ckpt, checkpoint_every=2,
+                 progress=False)
+    assert ckpt.latest_step() == 2
+    ckpt.close()
+
+
 def test_skip_undoes_a_bad_step_counts_it_and_stops_after_max_skips_in_a_row(tmp_path):
     def with_nans(bad):
         for i in range(100):
@@ -170,7 +188,7 @@ def test_skip_undoes_a_bad_step_counts_it_and_stops_after_max_skips_in_a_row(tmp
     assert [r["skipped"] for r in records] == [1, 2]
     assert records[1]["d_loss"] == 4.5  # the mean over the steps kept, 5 and 8 (w 4 and 5)
     with pytest.raises(loop.NonFiniteError, match="3 steps in a row undone by --on-nonfinite "
-                       "skip .to step 6; non-finite: D.s loss .d_loss., loss, w"):
+                       "skip .to step 6; non-finite: D.s loss .d_loss., loss\)"):
         loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), guarded_toy("skip"),
                  with_nans({3, 4, 5}), total_steps=8, steps_per_epoch=8, log_every=4,
                  max_skips=3, progress=False)

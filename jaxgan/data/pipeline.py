@@ -32,6 +32,7 @@ from collections.abc import Iterator
 
 import grain
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.data.errors import DatasetError
@@ -64,11 +65,18 @@ def _shuffle_seed(seed: int) -> int:
     return int(np.random.SeedSequence(seed).generate_state(1)[0])
 
 
-def _sample_batch(key: jax.Array, centres: np.ndarray, std: float, batch_size: int,
+@functools.partial(jax.jit, static_argnums=3)
+def _draw(key: jax.Array, step, centres: jax.Array, batch_size: int, std) -> tuple:
+    # One compiled call a batch (the key's fold-in inside it): Grain's threads run it beside
+    # the train step, on the same cores.
+    return sample_mixture(jax.random.fold_in(key, step), batch_size, centres, std)
+
+
+def _sample_batch(key: jax.Array, centres: jax.Array, std: float, batch_size: int,
                   rows: slice, step: int) -> Batch:
     # The whole batch is drawn and this reader's rows kept: a 2-D batch is cheap, and the
     # rows are those of the one-reader batch.
-    x, y = sample_mixture(jax.random.fold_in(key, step), batch_size, centres, std)
+    x, y = _draw(key, step, centres, batch_size, std)
     return {"x": np.asarray(x)[rows], "y": np.asarray(y)[rows],
             "index": np.full((batch_size,), -1, np.int32)[rows]}
 
@@ -132,9 +140,9 @@ class Dataset:
                 f"{self.name} has {self.num_examples} examples, fewer than one batch of "
                 f"{batch_size}")
         if self.is_mixture:
-            key = jax.random.key(seed)
+            key, centres = jax.random.key(seed), jnp.asarray(self.centres)
             return grain.MapDataset.range(sys.maxsize).map(functools.partial(
-                _sample_batch, key, self.centres, self.std, batch_size, rows))
+                _sample_batch, key, centres, self.std, batch_size, rows))
         # The global batch's indices are shuffled and batched as on one reader; each reader
         # then loads only its rows of them.
         return (grain.MapDataset.range(self.num_examples)
