@@ -145,16 +145,16 @@ def _check(host: list[dict], steps: list[int]) -> None:
 
 
 def _on_cpu(tree) -> bool:
+    # A step's outputs share its devices: the first array says where they all are.
     leaves = jax.tree.leaves(tree)
-    return bool(leaves) and all(
-        isinstance(x, jax.Array) and all(d.platform == "cpu" for d in x.devices())
-        for x in leaves[:1])
+    return bool(leaves) and isinstance(leaves[0], jax.Array) and all(
+        d.platform == "cpu" for d in leaves[0].devices())
 
 
 def _all_clear(host: list[dict]) -> bool:
     """Whether a window of host metrics is all finite, with no flag up and no step undone:
-    the common case, one test per metric for the whole window rather than `_check`'s per
-    step (ring8's `jaxgan train`: 155 -> 163 steps/s)."""
+    the common case, one test per metric for the whole window rather than `_check`'s tests
+    of every metric of every step."""
     if not host or guard.SKIPPED in host[0]:
         return False
     for k in host[0]:

@@ -115,7 +115,8 @@ dense_of_parts.defvjp(_dense_of_parts_fwd, _dense_of_parts_bwd)
 class PartsLinear(nnx.Linear):
     """``nnx.Linear`` that also takes its input as a tuple of parts, the input being their
     concatenation along the last axis; the gradient of each part is then its own product
-    (`dense_of_parts`). Parameters, init and a plain array input are ``nnx.Linear``'s.
+    (`dense_of_parts`, with ``jnp.dot``: a custom ``dot_general`` serves whole inputs only).
+    Parameters, init and a plain array input are ``nnx.Linear``'s.
 
     Why: a conditional D (`jaxgan.nets.conditional.ConditionalDiscriminator`) sees the
     image with the label's embedding concatenated, and needs the embedding's gradient in
