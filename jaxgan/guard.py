@@ -103,6 +103,13 @@ def describe(name: str) -> str:
     return name
 
 
+def nonfinite(name: str, value) -> np.ndarray:
+    """Where a host metric is bad, element by element: a flag (`HIDDEN`) where it is set,
+    any other metric where it is NaN or infinite."""
+    value = np.asarray(value)
+    return value.astype(bool) if name.startswith(HIDDEN) else ~np.isfinite(value)
+
+
 def bad_names(metrics: dict, index=...) -> list[str]:
     """The quantities that are not finite in one step's host metrics (``index`` picks a seed
     of a stacked run), flags and metrics alike, described for a message."""
@@ -113,7 +120,6 @@ def bad_names(metrics: dict, index=...) -> list[str]:
             continue
         v = np.asarray(v)
         v = v[index] if np.ndim(v) else v  # a seed's value; a scalar is every seed's
-        bad = bool(np.any(v)) if k.startswith(HIDDEN) else not bool(np.all(np.isfinite(v)))
-        if bad:
+        if np.any(nonfinite(k, v)):
             out.append(describe(k))
     return out

@@ -131,7 +131,7 @@ def _check(host: list[dict], steps: list[int]) -> None:
         bad = {}
         for k, v in m.items():
             if k != guard.SKIPPED:
-                flag = np.asarray(v).astype(bool) if k.startswith(guard.HIDDEN) else ~np.isfinite(v)
+                flag = guard.nonfinite(k, v)
                 bad[k] = flag & ~_expand(undone, flag)
         if not any(np.any(b) for b in bad.values()):
             continue
@@ -158,8 +158,7 @@ def _all_clear(host: list[dict]) -> bool:
     if not host or guard.SKIPPED in host[0]:
         return False
     for k in host[0]:
-        v = np.stack([m[k] for m in host])
-        if np.any(v) if k.startswith(guard.HIDDEN) else not np.isfinite(v).all():
+        if np.any(guard.nonfinite(k, np.stack([m[k] for m in host]))):
             return False
     return True
 
@@ -273,6 +272,11 @@ def run(
             log.write(json.dumps(record) + "\n")
             log.flush()
 
+    def kept() -> str:
+        # What a divergence leaves on disk, for its message.
+        return (f"the last checkpoint (step {last_saved}) is left as it was"
+                if last_saved is not None else "no checkpoint was saved")
+
     def check(n: int):
         # Fetches window[checked:n] and stops on a non-finite quantity, before any record or
         # checkpoint holds it.
@@ -294,10 +298,8 @@ def run(
             try:
                 _check([window[i][1]], [step])
             except NonFiniteError as e:
-                kept = (f"the last checkpoint (step {last_saved}) is left as it was"
-                        if last_saved is not None else "no checkpoint was saved")
                 raise NonFiniteError(
-                    f"{e}; {kept}. Lower the learning rates (a run may change them when it "
+                    f"{e}; {kept()}. Lower the learning rates (a run may change them when it "
                     "resumes: --resume with the new values), or use --on-nonfinite skip to "
                     "undo such steps") from None
             if guard.SKIPPED in window[i][1]:
@@ -344,11 +346,9 @@ def run(
         check(len(window))  # never a checkpoint of a diverged state: its metrics,
         bad = guard.nonfinite_fields(state)  # and the state itself, field by field
         if bad:
-            kept = (f"the last checkpoint (step {last_saved}) is left as it was"
-                    if last_saved is not None else "no checkpoint was saved")
             raise NonFiniteError(
                 f"non-finite {', '.join(bad)} at step {done}, with finite losses and "
-                f"gradients: training diverged; {kept}. Lower the learning rates")
+                f"gradients: training diverged; {kept()}. Lower the learning rates")
         saved = state if export is None else export(state)
         info = meta(done) if callable(meta) else {**(meta or {}), "step": done}
         info = {**info, "window": [{k: v.tolist() for k, v in m.items()} for _, m in window]}
