@@ -30,6 +30,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from tqdm.auto import tqdm
 
 Array = jax.Array
@@ -56,6 +57,19 @@ def spread(real: Array, fake: Array) -> Array:
         return jnp.mean(jnp.std(x.reshape(x.shape[0], -1).astype(jnp.float32), axis=0))
 
     return std(fake) / jnp.maximum(std(real), 1e-12)
+
+
+def grad_norm(grads) -> Array:
+    """The global L2 norm of a gradient pytree (what `optax.tree.norm` computes).
+
+    Taken behind an `optimization_barrier` so that XLA cannot merge its squares with the
+    optimiser's: Adam's second moment squares the same gradients, and XLA computes that
+    ``g * g`` once and writes it to memory for both consumers (LSGAN's 6272x1024 kernels:
+    a 26 MB array written and read again per matrix, ~5% of the step on a 2-core CPU). Behind
+    the barrier each reads the gradient in one pass: an in-process A/B of the LSGAN MNIST step
+    ran 1.02-1.05x faster, the cGAN MLPs 1.01x, with the same norms.
+    """
+    return optax.tree.norm(jax.lax.optimization_barrier(grads))
 
 
 def label_entropy(class_logits: Array) -> Array:

@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxgan import health
 
@@ -67,3 +69,13 @@ def test_a_run_blowing_up_without_a_nan_is_named():
     text = "\n".join(said)
     assert "nsgan at step 4" in text and "losses exploded (|loss| up to 4.8e+30" in text
     assert "gradients are exactly zero" in text and "140 times wider" in text
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(1, 7)), min_size=1, max_size=4),
+       st.integers(0, 2**31 - 1))
+def test_grad_norm_is_the_global_norm(shapes, seed):
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(shapes))
+    tree = {f"w{i}": jax.random.normal(k, s) for i, (k, s) in enumerate(zip(keys, shapes))}
+    expected = np.sqrt(sum(float(jnp.sum(jnp.square(x))) for x in tree.values()))
+    np.testing.assert_allclose(float(jax.jit(health.grad_norm)(tree)), expected, rtol=1e-5)

@@ -46,7 +46,7 @@ import numpy as np
 import optax
 from flax import nnx, struct
 
-from jaxgan import plots, pyramid, scoring
+from jaxgan import health, plots, pyramid, scoring
 from jaxgan.configs import GLOConfig
 from jaxgan.data import load_dataset
 from jaxgan.functional import apply, chunked, eval_view
@@ -215,7 +215,7 @@ def make_train_step(cfg: GLOConfig, nets: GLONets, *, jit: bool = True
         metrics = {
             "loss": loss,
             "mse": jnp.mean(jnp.square(x_hat - x)),
-            "g_grad_norm": optax.tree.norm(g_grads),
+            "g_grad_norm": health.grad_norm(g_grads),
             "z_grad_norm": jnp.mean(jnp.linalg.norm(z_grads, axis=-1)),
             "z_step": jnp.mean(jnp.linalg.norm(new_z - z, axis=-1)),
             "g_param_norm": optax.tree.norm(g_params),

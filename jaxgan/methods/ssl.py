@@ -247,8 +247,8 @@ def make_train_step(cfg: SSLConfig, nets: SSLNets, *, jit: bool = True
             **aux,
             "d_loss": d_loss,
             "g_loss": g_loss,
-            "d_grad_norm": optax.tree.norm(d_grads),
-            "g_grad_norm": optax.tree.norm(g_grads),
+            "d_grad_norm": health.grad_norm(d_grads),
+            "g_grad_norm": health.grad_norm(g_grads),
         }
         return new_state, metrics
 
