@@ -167,13 +167,20 @@ class Placement:
             raise ValueError("local() is for a replicated state; a seed stack is split")
         return jax.tree.map(lambda x: x.addressable_data(0), tree)
 
-    def jit(self, step: Callable[[Any, Any], tuple[Any, Any]], like: Any) -> Callable:
+    def jit(self, step: Callable[[Any, Any], tuple[Any, Any]], like: Any,
+            steps: int = 1) -> Callable:
         """``step(state, batch) -> (state, metrics)`` compiled for this mesh: the state in and
         out with its sharding (donated, so its buffers are reused), the batch split, the
         metrics replicated (data) or split by seed; with the compiler options of ``like``,
-        one seed's state (`jaxgan.xla_cpu.jit_step`)."""
-        metrics = self.replicated if self.axis == DATA else self.split
-        return xla_cpu.jit_step(step, like, in_shardings=(self.state, self.split),
+        one seed's state (`jaxgan.xla_cpu.jit_step`). With ``steps`` > 1, the function runs
+        that many steps on batches stacked on a new leading axis
+        (`jaxgan.xla_cpu.scan_steps`), its metrics stacked the same way."""
+        lead = () if steps == 1 else (None,)
+        batch = NamedSharding(self.mesh, PartitionSpec(*lead, self.axis))
+        metrics = NamedSharding(self.mesh, PartitionSpec(*lead, *(() if self.axis == DATA
+                                                                  else (self.axis,))))
+        fn = step if steps == 1 else xla_cpu.scan_steps(step)
+        return xla_cpu.jit_step(fn, like, in_shardings=(self.state, batch),
                                 out_shardings=(self.state, metrics))
 
 

@@ -37,6 +37,7 @@ from jaxgan import (
     plots,
     scoring,
     tensorboard,
+    xla_cpu,
 )
 from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.methods.base import Run
@@ -218,8 +219,13 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
 
         batches = method.batches(cfg, nets, data, per_step, int(state.step),
                                  mesh.process_shard())
+        # MLP-only steps run several to a call on CPU (`jaxgan.xla_cpu.steps_per_call`);
+        # measured on one device only, so a mesh keeps one.
+        k = xla_cpu.steps_per_call(state) if place.size == 1 else 1
         state = loop.run(
             state, place.jit(step_fn, like=state), batches,
+            multi_step=place.jit(step_fn, like=state, steps=k) if k > 1 else None,
+            steps_per_call=k,
             total_steps=total,
             steps_per_epoch=steps_per_epoch, out_dir=files, checkpointer=ckpt,
             checkpoint_every=checkpoint_every,

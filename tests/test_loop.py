@@ -12,7 +12,7 @@ import pytest
 from flax import struct
 
 from jaxgan import loop
-from jaxgan.checkpoint import Checkpointer
+from jaxgan.checkpoint import Checkpointer, saved_steps
 
 
 @struct.dataclass
@@ -225,3 +225,44 @@ def test_a_resumed_loop_writes_the_records_of_an_uninterrupted_one(tmp_path):
                      log_every=4, out_dir=cut, pending=meta["window"], progress=False)
     ckpt.close()
     assert records(cut / "metrics.jsonl") == records(straight / "metrics.jsonl")
+
+
+def test_several_steps_to_a_call_run_what_one_at_a_time_runs(tmp_path):
+    """With ``multi_step`` (4 steps a call) the loop writes the records, calls the hooks and
+    saves the checkpoints of a one-step run, on hook and checkpoint intervals (7, 5) and a
+    record interval (3) that its calls straddle."""
+    def counting():
+        i = 0
+        while True:
+            yield {"x": np.full((2,), float(i), np.float32)}
+            i += 1
+
+    def once(out, **multi):
+        hooks, ckpt = [], Checkpointer(out / "ckpt", max_to_keep=10)
+        state = loop.run(
+            Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), jax.jit(toy_step), counting(),
+            total_steps=23, steps_per_epoch=7, checkpoint_every=5, log_every=3, out_dir=out,
+            checkpointer=ckpt, on_epoch=lambda s, e: hooks.append((int(s.step), e)),
+            progress=False, **multi)
+        ckpt.wait()
+        ckpt.close()
+        saved = saved_steps(out / "ckpt")
+        lines = [{k: v for k, v in json.loads(l).items() if k != "time"}
+                 for l in (out / "metrics.jsonl").read_text().splitlines()]
+        return state, hooks, saved, lines
+
+    calls = []
+    four = jax.jit(lambda state, batches: jax.lax.scan(toy_step, state, batches))
+
+    def multi(state, batches):
+        calls.append(int(state.step))
+        return four(state, batches)
+
+    one = once(tmp_path / "one")
+    many = once(tmp_path / "many", multi_step=multi, steps_per_call=4)
+    np.testing.assert_array_equal(one[0].w, many[0].w)
+    assert int(many[0].step) == 23
+    assert one[1:] == many[1:] and one[2] == [5, 7, 10, 14, 15, 20, 21, 23]
+    # Calls of 4 from steps 0, 10 and 15 only: from any other step a hook (7, 14, 21), a
+    # checkpoint (5, 10, 15, 20) or the end falls within the next 3 steps.
+    assert calls == [0, 10, 15]

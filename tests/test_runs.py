@@ -12,6 +12,7 @@ import chex
 import numpy as np
 import pytest
 
+from jaxgan import xla_cpu
 from jaxgan.checkpoint import Checkpointer, saved_steps
 from jaxgan.configs import MixtureConfig, load_config
 from jaxgan.runs import load_run, train
@@ -53,6 +54,22 @@ def test_resume_equals_an_uninterrupted_run(full_run, tmp_path):
     records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     # The shorter run's end wrote a record at 6; after it, records fall on multiples of 4.
     assert [r["step"] for r in records if "d_loss" in r] == [4, 6, 8, 12]
+
+
+def test_one_step_a_call_trains_what_several_a_call_train(full_run, tmp_path, monkeypatch):
+    """On CPU the mixture MLPs run 10 steps to a compiled call (`xla_cpu.steps_per_call`);
+    one step a call gives the same state and records."""
+    if xla_cpu.steps_per_call(full_run[1].g_params) == 1:
+        pytest.skip("this backend runs one step a call")
+    monkeypatch.setattr(xla_cpu, "STEPS_PER_CALL", 1)
+    single = train(TINY, tmp_path, progress=False).state
+    chex.assert_trees_all_equal(single, full_run[1])
+
+    def records(out):
+        return [{k: v for k, v in json.loads(l).items() if k != "time"}
+                for l in (out / "metrics.jsonl").read_text().splitlines()]
+
+    assert records(tmp_path) == records(full_run[0])
 
 
 def test_load_run_restores_the_latest_state(full_run):

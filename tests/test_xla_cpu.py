@@ -143,6 +143,29 @@ def test_region_analysis_drops_copies_and_changes_no_bit(ring8):
     chex.assert_trees_all_equal(runs[1], runs[0])
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU choice")
+def test_steps_per_call_is_several_for_mlps_and_one_for_convolutions():
+    assert xla_cpu.steps_per_call(_leaves((128, 128), (1200, 784))) == xla_cpu.STEPS_PER_CALL > 1
+    assert xla_cpu.steps_per_call(_leaves((128, 128), (4, 4, 3, 64))) == 1
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="measured on CPU")
+def test_scanned_steps_are_the_steps_one_at_a_time(ring8):
+    """`scan_steps` of 3 steps compiled as training compiles it: the state and each step's
+    metrics of 3 single calls, bit for bit."""
+    state, step, batch = ring8
+    batches = jax.tree.map(lambda a: jnp.stack([a, a[::-1], 2 * a]), batch)
+    one = xla_cpu.jit_step(step, state)
+    s, singles = jax.tree.map(jnp.copy, state), []
+    for i in range(3):
+        s, m = one(s, jax.tree.map(lambda a: a[i], batches))
+        singles.append(m)
+    many, stacked = xla_cpu.jit_step(xla_cpu.scan_steps(step), state)(
+        jax.tree.map(jnp.copy, state), batches)
+    chex.assert_trees_all_equal(many, s)
+    chex.assert_trees_all_equal(stacked, jax.tree.map(lambda *xs: jnp.stack(xs), *singles))
+
+
 # A fresh process, jaxgan imported before any array exists (as a user's script does), runs a
 # program whose 64 MiB output, above glibc's mmap threshold, is freed before the next call.
 # Prints the median page faults of a call (the heap may still grow on a few calls while it

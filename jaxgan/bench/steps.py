@@ -27,23 +27,22 @@ from jaxgan.step import make_step
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One configuration to time: its name, what it is, and ``build() -> (step, state,
-    batch)`` with the step jitted and donating its state, as training runs it; ``torch``: its
-    PyTorch reference for ``--vs-torch``, a script in ``benchmarks/`` and its flags (the same
-    networks, step and batch), if it has one."""
+    batch, like)``: the train step (not jitted), its state and a batch, and one seed's state
+    for the compiler's choices (`jaxgan.xla_cpu`); ``torch``: its PyTorch reference for
+    ``--vs-torch``, a script in ``benchmarks/`` and its flags (the same networks, step and
+    batch), if it has one; ``multi``: whether training runs it several steps to a call where
+    `jaxgan.xla_cpu.steps_per_call` says so (`jaxgan train` does; `compare`'s stack of seeds
+    runs one)."""
 
     name: str
     what: str
-    build: Callable[[], tuple[Callable, object, dict]]
+    build: Callable[[], tuple[Callable, object, dict, object]]
     torch: tuple[str, ...] = ()
+    multi: bool = True
 
 
 def _images(key, n, shape):
     return jax.random.uniform(jax.random.PRNGKey(key), (n, *shape), minval=-1.0, maxval=1.0)
-
-
-def _jit(step, state):
-    # Compiled as `jaxgan train` compiles it (`jaxgan.runs.train`).
-    return xla_cpu.jit_step(step, state)
 
 
 def _gan(cfg, shape, num_classes=None, seeds: int = 0):
@@ -56,12 +55,12 @@ def _gan(cfg, shape, num_classes=None, seeds: int = 0):
         labels = jnp.arange(n, dtype=jnp.int32) % (num_classes or 1)
         batch = {"x": _images(0, n, shape), "y": labels}
         if not seeds:
-            return _jit(step, built[0][1]), built[0][1], batch
+            return step, built[0][1], batch, built[0][1]
         # compare's seeds: one vmapped program over a stacked state and stacked batches.
         stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[s for _, s in built])
         batch = jax.tree.map(lambda a: jnp.broadcast_to(a, (seeds, *a.shape)), batch)
         # As `compare` compiles it: options from one seed's state.
-        return xla_cpu.jit_step(jax.vmap(step), built[0][1]), stacked, batch
+        return jax.vmap(step), stacked, batch, built[0][1]
 
     return build
 
@@ -70,8 +69,8 @@ def _glo(cfg: configs.GLOConfig, num_examples: int = 22_699):
     def build():
         nets, state = glo.init_state(cfg, (28, 28, 1), num_examples)
         idx = jnp.arange(cfg.batch_size, dtype=jnp.int32)
-        return _jit(glo.make_train_step(cfg, nets, jit=False), state), state, {
-            "x": _images(0, cfg.batch_size, (28, 28, 1)), "index": idx}
+        return glo.make_train_step(cfg, nets, jit=False), state, {
+            "x": _images(0, cfg.batch_size, (28, 28, 1)), "index": idx}, state
 
     return build
 
@@ -82,7 +81,7 @@ def _ssl(cfg: configs.SSLConfig):
         b = cfg.batch_size
         batch = {"x_lab": _images(2, b, (28, 28, 1)), "y_lab": jnp.arange(b, dtype=jnp.int32) % 10,
                  "x_unl": _images(3, b, (28, 28, 1)), "x_unl2": _images(4, b, (28, 28, 1))}
-        return _jit(ssl.make_train_step(cfg, nets, jit=False), state), state, batch
+        return ssl.make_train_step(cfg, nets, jit=False), state, batch, state
 
     return build
 
@@ -101,7 +100,8 @@ def dcgan_case(resolution: int, batch: int, name: str | None = None) -> Case:
 def seeds_case(seeds: int) -> Case:
     """``compare``'s step: the LSGAN mixture networks on ring8, ``seeds`` seeds vmapped."""
     return Case(f"ring8_x{seeds}", f"ring8 (LSGAN's mixture networks), {seeds} seeds "
-                "vmapped, batch 512", _gan(configs.MixtureConfig(), (2,), seeds=seeds))
+                "vmapped, batch 512", _gan(configs.MixtureConfig(), (2,), seeds=seeds),
+                multi=False)
 
 
 # lsgan_mnist's D has no batch norm on its FC layer (`jaxgan.nets.lsgan`): its reference
@@ -145,25 +145,33 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
     """Times one case: compile, then ``windows`` windows of about ``seconds`` each; with
     ``torch_python`` and a reference (``case.torch``), at least ``repeats`` of them alternate
     with PyTorch runs of about the same length."""
-    step, state, batch = case.build()
+    raw, state, batch, like = case.build()
     # GLO has no D; its latent table is not a network's.
     params = {k: _param_count(getattr(state, f"{k}_params")) for k in ("g", "d")
               if hasattr(state, f"{k}_params")}
+    # As training runs it (`jaxgan.runs.train`): `per_call` steps to a compiled call.
+    per_call = xla_cpu.steps_per_call(like) if case.multi else 1
+    one = xla_cpu.jit_step(raw, like).lower(state, batch).compile()
+    # XLA's cost analysis counts a loop's body once: FLOPs from the one-step program.
+    cost = one.cost_analysis() or {}
+    cost = cost[0] if isinstance(cost, list) else cost
+    if per_call > 1:
+        batch = jax.tree.map(lambda a: jnp.broadcast_to(a, (per_call, *a.shape)), batch)
     t0 = time.perf_counter()
-    # Compiled once, ahead of time: the program the jitted step runs (state still donated),
-    # whose cost and memory analyses are read below.
-    step = step.lower(state, batch).compile()
+    # Compiled once, ahead of time: the program training runs (state still donated), whose
+    # memory analysis is read below.
+    step = one if per_call == 1 else xla_cpu.jit_step(
+        xla_cpu.scan_steps(raw), like).lower(state, batch).compile()
     state, metrics = step(state, batch)  # the first call: compile time includes its run
     jax.block_until_ready(metrics)
     compile_s = time.perf_counter() - t0
-    cost = step.cost_analysis() or {}
-    cost = cost[0] if isinstance(cost, list) else cost
     memory = step.memory_analysis()
     # Steps per window, so a window lasts about `seconds` on this machine.
     t = time.perf_counter()
     state, metrics = step(state, batch)  # the state is donated: keep the new one
     jax.block_until_ready(metrics)
     per_window = max(1, int(seconds / max(time.perf_counter() - t, 1e-6)))
+    steps_per_window = per_window * per_call
     with_torch = torch_python is not None and bool(case.torch)
     rates, torch_runs = [], []
     for _ in range(max(windows, repeats) if with_torch else windows):
@@ -171,7 +179,7 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
         for _ in range(per_window):
             state, metrics = step(state, batch)
         jax.block_until_ready((state, metrics))
-        rates.append(per_window / (time.perf_counter() - t))
+        rates.append(steps_per_window / (time.perf_counter() - t))
         if with_torch:
             # A PyTorch run as long as a window, from the last rate seen (jaxgan's at first).
             rate = torch_runs[-1]["steps_per_s"] if torch_runs else rates[-1]
@@ -198,6 +206,7 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
         "what": case.what,
         "steps_per_s": steps_per_s,
         "steps_per_s_windows": rates,
+        "steps_per_call": per_call,
         "compile_s": compile_s,
         "gflop_per_step": flops / 1e9,
         "flops_fraction": flops * steps_per_s / peak if peak else None,
