@@ -3,10 +3,12 @@
 One loop for every method and for one seed or a stack of seeds (`jaxgan.comparison`): it takes
 any state, step function and batch stream, and knows nothing of which method made them. It
 never waits on the device inside the hot loop: metrics stay on device and are fetched in
-windows one step behind the step being dispatched (the JAX training cookbook's advice), so
-the host runs ahead while the previous step computes (on an accelerator; on CPU jaxgan runs
-a single-device step on the calling thread, `jaxgan.xla_cpu.reuse_step_memory`). A metric of
-a stacked state is an array with one value per seed; its record holds the list.
+windows one call behind the call being dispatched (the JAX training cookbook's advice), so
+the host runs ahead while the previous call computes (on an accelerator; on CPU jaxgan runs
+a single-device step on the calling thread, `jaxgan.xla_cpu.reuse_step_memory`). A call may
+run several steps (``multi_step``, `jaxgan.xla_cpu.steps_per_call`) where no hook or
+checkpoint falls inside them. A metric of a stacked state is an array with one value per
+seed; its record holds the list.
 """
 
 from __future__ import annotations

@@ -151,15 +151,16 @@ def measure(case: Case, *, windows: int = 5, seconds: float = 1.0, peak: float |
               if hasattr(state, f"{k}_params")}
     # As training runs it (`jaxgan.runs.train`): `per_call` steps to a compiled call.
     per_call = xla_cpu.steps_per_call(like) if case.multi else 1
+    t0 = time.perf_counter()
     one = xla_cpu.jit_step(raw, like).lower(state, batch).compile()
     # XLA's cost analysis counts a loop's body once: FLOPs from the one-step program.
     cost = one.cost_analysis() or {}
     cost = cost[0] if isinstance(cost, list) else cost
     if per_call > 1:
         batch = jax.tree.map(lambda a: jnp.broadcast_to(a, (per_call, *a.shape)), batch)
-    t0 = time.perf_counter()
     # Compiled once, ahead of time: the program training runs (state still donated), whose
-    # memory analysis is read below.
+    # memory analysis is read below; with several steps a call, training compiles both (the
+    # single step runs next to hooks and checkpoints), and so does the compile time here.
     step = one if per_call == 1 else xla_cpu.jit_step(
         xla_cpu.scan_steps(raw), like).lower(state, batch).compile()
     state, metrics = step(state, batch)  # the first call: compile time includes its run
