@@ -219,9 +219,9 @@ def train(cfg, out: str | Path, *, resume: bool = False, progress: bool = True, 
 
         batches = method.batches(cfg, nets, data, per_step, int(state.step),
                                  mesh.process_shard())
-        # MLP-only steps run several to a call on CPU (`jaxgan.xla_cpu.steps_per_call`);
-        # measured on one device only, so a mesh keeps one.
-        k = xla_cpu.steps_per_call(state) if place.size == 1 else 1
+        # MLP-only steps of a long run go several to a call on CPU
+        # (`jaxgan.xla_cpu.steps_per_call`); measured on one device only, so a mesh keeps one.
+        k = xla_cpu.steps_per_call(state, total - int(state.step)) if place.size == 1 else 1
         state = loop.run(
             state, place.jit(step_fn, like=state), batches,
             multi_step=place.jit(step_fn, like=state, steps=k) if k > 1 else None,

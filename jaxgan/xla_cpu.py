@@ -147,12 +147,17 @@ def compiler_options(state) -> dict[str, str | bool] | None:
 # inside a loop XLA:CPU compiled LSGAN's MNIST step 6x slower (0.16x) and with other
 # numerics; on GPU and TPU a call is not the bottleneck measured here, so 1 there too.
 STEPS_PER_CALL = 10
+# A run goes several steps a call only with this many steps to go: the 10-step program is a
+# second compilation (here ring8 1.6 s, the cGAN MLPs 3.4 s, the K+1 GAN 5.4 s), which the
+# steps' gains (0.6, 2 and 1.9 ms a step) repay after 2,800, 1,700 and 2,900 steps.
+MIN_RUN_STEPS = 3000
 
 
-def steps_per_call(like) -> int:
+def steps_per_call(like, steps: int | None = None) -> int:
     """How many steps a compiled call of a train step on ``like`` (one seed's state) runs:
-    `STEPS_PER_CALL` on CPU when the state holds no convolution kernel, else 1."""
-    if jax.default_backend() != "cpu":
+    `STEPS_PER_CALL` on CPU when the state holds no convolution kernel, else 1; and 1 for a
+    run of fewer than `MIN_RUN_STEPS` ``steps`` to go (``None``: a long run)."""
+    if jax.default_backend() != "cpu" or (steps is not None and steps < MIN_RUN_STEPS):
         return 1
     if any(getattr(a, "ndim", 0) > 2 for a in jax.tree.leaves(like)):
         return 1

@@ -7,7 +7,7 @@ global batch, and what differs between them.
 writes into ``OUT``:
   steps.json      per case, the largest difference of each state leaf and metric (absolute,
                   and relative to the leaf's scale), and whether the 8-device program
-                  all-reduces
+                  all-reduces; and two ring8 steps as one call against two calls, on 8
   compare.json    compare's per-seed losses and evaluations on 8 devices and on 1
   resumed.json    a straight ring8 run against runs saved on 8 (1) devices, resumed on 1 (8)
   placement.json  the errors and defaults of device counts, and a state's local copy
@@ -79,6 +79,34 @@ def compare_steps(name: str, cfg) -> dict:
             "all_reduce": "all-reduce" in eight[2], "lr": max(lr)}
 
 
+def two_a_call(cfg) -> dict:
+    """Two steps as one call (`mesh.Placement.jit` with ``steps=2``) on 8 devices against two
+    calls of one step, from the same state on the same batches."""
+    method = methods.for_config(cfg)
+    data = method.load_data(cfg)
+    nets, state = method.init(cfg, method.describe(cfg, data), data)
+    state = jax.device_get(state)
+    step_fn, per_step = method.make_step(cfg, nets)
+    stream = method.batches(cfg, nets, data, per_step, 0, (0, 1))
+    batches = [next(stream), next(stream)]
+    place = mesh.placement(8)
+    singles, s = [], place.put_state(state)
+    one = place.jit(step_fn, like=state)
+    for b in batches:
+        s, m = one(s, place.put_batch(b))
+        singles.append(jax.device_get(m))
+    stacked = jax.tree.map(lambda *xs: np.stack(xs), *batches)
+    two = place.jit(step_fn, like=state, steps=2)
+    s2, m2 = two(place.put_state(state), jax.device_put(stacked, two_batch_sharding(place)))
+    m2 = jax.device_get(m2)
+    return {"state": differences(jax.device_get(s), jax.device_get(s2)),
+            "metrics": differences(singles, [{k: v[i] for k, v in m2.items()} for i in (0, 1)])}
+
+
+def two_batch_sharding(place: mesh.Placement):
+    return jax.sharding.NamedSharding(place.mesh, jax.sharding.PartitionSpec(None, place.axis))
+
+
 def compare_tables() -> dict:
     """`jaxgan compare`'s seeds (8 of ring8's nsgan) on 8 devices and on 1: the per-seed
     losses and evaluations its table is made of."""
@@ -116,6 +144,7 @@ def main(mnist: str, out: str) -> None:
         t = time.perf_counter()
         result[name] = compare_steps(name, cfg)
         result[name]["seconds"] = time.perf_counter() - t
+    result["two_a_call"] = two_a_call(cases(mnist)["mlp_ring8"])
     Path(out, "steps.json").write_text(json.dumps(result, indent=1))
     Path(out, "compare.json").write_text(json.dumps(compare_tables()))
     states = resumed_across(Path(out))

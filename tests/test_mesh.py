@@ -50,6 +50,17 @@ def test_one_step_on_8_devices_equals_the_one_device_step(eight, case):
         assert relative < 1e-4 or absolute <= 2.001 * result["lr"], (name, absolute, relative)
 
 
+def test_two_steps_a_call_on_8_devices_are_two_calls_of_one(eight):
+    """`Placement.jit` with ``steps=2``: batches stacked on a leading axis and split along
+    their second, the stacked metrics replicated; the state and each step's metrics of two
+    one-step calls on the same mesh, to float32 rounding."""
+    result = _read(eight, "steps.json")["two_a_call"]
+    assert result["metrics"] and result["state"]
+    for part in ("metrics", "state"):
+        for name, (absolute, relative) in result[part].items():
+            assert relative < 1e-5, (part, name, absolute, relative)
+
+
 def test_the_compiler_reduces_over_the_global_batch(eight):
     """The batch is split but every mean is over all of it: XLA inserted the all-reduces (and
     the BatchNorm statistics above agree with one device's, so they are the global batch's)."""

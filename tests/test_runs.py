@@ -25,7 +25,9 @@ TINY = MixtureConfig(
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("full")
-    state = train(TINY, out, progress=False).state
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(xla_cpu, "MIN_RUN_STEPS", 0)  # 10 steps a call on CPU, short as it is
+        state = train(TINY, out, progress=False).state
     return out, state
 
 
@@ -57,8 +59,9 @@ def test_resume_equals_an_uninterrupted_run(full_run, tmp_path):
 
 
 def test_one_step_a_call_trains_what_several_a_call_train(full_run, tmp_path, monkeypatch):
-    """On CPU the mixture MLPs run 10 steps to a compiled call (`xla_cpu.steps_per_call`);
-    one step a call gives the same state and records."""
+    """On CPU the mixture MLPs of a long run go 10 steps to a compiled call
+    (`xla_cpu.steps_per_call`; `full_run` lowers the length that takes): one step a call gives
+    the same state and records."""
     if xla_cpu.steps_per_call(full_run[1].g_params) == 1:
         pytest.skip("this backend runs one step a call")
     monkeypatch.setattr(xla_cpu, "STEPS_PER_CALL", 1)

@@ -147,6 +147,9 @@ def test_region_analysis_drops_copies_and_changes_no_bit(ring8):
 def test_steps_per_call_is_several_for_mlps_and_one_for_convolutions():
     assert xla_cpu.steps_per_call(_leaves((128, 128), (1200, 784))) == xla_cpu.STEPS_PER_CALL > 1
     assert xla_cpu.steps_per_call(_leaves((128, 128), (4, 4, 3, 64))) == 1
+    # A short run does not pay for the second compilation.
+    assert xla_cpu.steps_per_call(_leaves((128, 128)), xla_cpu.MIN_RUN_STEPS - 1) == 1
+    assert xla_cpu.steps_per_call(_leaves((128, 128)), xla_cpu.MIN_RUN_STEPS) > 1
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="measured on CPU")
