@@ -5,8 +5,8 @@ are untouched.
 * `compiler_options`: copy insertion with region analysis for every step (fewer copies of
   loop-carried buffers), and Eigen, not YNNPACK, for the matrix products of steps whose
   matrices are all small; `jit_step` compiles a step with them.
-* `steps_per_call`: MLP-only steps run 10 to a compiled call (`scan_steps`), convolutional
-  ones 1.
+* `steps_per_call`: in runs of `MIN_RUN_STEPS` or more, MLP-only steps run 10 to a compiled
+  call (`scan_steps`); convolutional ones 1.
 * `reuse_step_memory`: the buffers XLA:CPU allocates at every step come back from glibc's
   heap, not as fresh pages the kernel must fault in and zero.
 
