@@ -7,11 +7,13 @@ At the LSGAN MNIST shapes (Mao et al. 2017, batch 64) times one jitted
   (``conv_transpose_reference``) vs. the two exact forms of ``jaxgan.nets.layers.Upsample2x``,
   ``gemm`` (the default: GEMM + col2im) and ``conv3x3`` (3x3 conv + depth-to-space);
 * D's downsampling, PyTorch ``Conv2d(4, 2, 1)``: XLA's strided convolution (what
-  ``nnx.Conv(strides=2, padding=1)`` runs) vs. two exact rewrites defined here,
-  space-to-depth + 2x2 conv and space-to-depth + im2col + GEMM. They did not win
-  clearly, so D uses ``nnx.Conv``. (At the DCGAN-64 shapes, batch 32, 2026-12-04: the GEMM
-  form won 1.6x on the 3-channel first layer only, whose share of the step is about 1%; on
-  32x32x64 -> 16x16x128, the costliest, every form ran at about a third of the matmul peak.)
+  ``nnx.Conv(strides=2, padding=1)`` runs) vs. space-to-depth + 2x2 conv (defined here) and
+  space-to-depth + im2col + GEMM (``jaxgan.nets.layers.conv_down_gemm``). Alone, the GEMM
+  form wins on the 1-channel first layer only (2026-12-06: 2.8x; 14x14x64 -> 7x7x128 level,
+  18.5 against 18.4 ms); inside the training steps it made LSGAN 1.05-1.09x and DCGAN at
+  64 px 1.48x faster (the strided convolution's kernel gradients ran at 40-60 GFLOP/s there),
+  so the discriminators' ``Downsample2x`` runs it on CPU. Time whole steps
+  (``jaxgan bench``) before trusting this layer-alone view.
 
 Usage: python benchmarks/upsample.py [--batch 64] [--seconds 0.3] [--repeats 5] [--dcgan]
 ``--dcgan`` adds the DCGAN 64x64 networks' shapes (width 64). Prints, per layer, the median
@@ -45,15 +47,6 @@ def conv_s2d(x, kernel, bias):
     return jax.lax.conv_general_dilated(xs, k2, (1, 1), "VALID", dimension_numbers=_DIMS) + bias
 
 
-def conv_s2d_gemm(x, kernel, bias):
-    """Same op: im2col over the space-to-depth blocks (4 contiguous slices), then one 2-D GEMM."""
-    n, h, w, i = x.shape
-    xs = _padded_space_to_depth(x)
-    cols = jnp.stack([xs[:, a:a + h // 2, c:c + w // 2] for a in (0, 1) for c in (0, 1)], 3)
-    y = cols.reshape(n * (h // 2) * (w // 2), 16 * i) @ _kernel_blocks(kernel).reshape(16 * i, -1)
-    return y.reshape(n, h // 2, w // 2, -1) + bias
-
-
 def _padded_space_to_depth(x):
     """(N, H, W, I) -> (N, H/2 + 1, W/2 + 1, ry, rx, I) blocks of the input padded by 1."""
     n, h, w, i = x.shape
@@ -69,7 +62,7 @@ def _kernel_blocks(kernel):
 
 UP = (("reference", layers.conv_transpose_reference), ("gemm", layers.conv_transpose_gemm),
       ("conv3x3", layers.conv_transpose_conv3x3))
-DOWN = (("reference", conv_reference), ("s2d+conv2x2", conv_s2d), ("s2d+gemm", conv_s2d_gemm))
+DOWN = (("reference", conv_reference), ("s2d+conv2x2", conv_s2d), ("s2d+gemm", layers.conv_down_gemm))
 
 # (name, forms, input shape without batch, out channels, output spatial factor)
 LSGAN_CASES = (

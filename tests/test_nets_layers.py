@@ -175,6 +175,62 @@ def test_module_computes_reference(module):
         module.impl = "gemm"
 
 
+def _strided_conv(x, kernel, bias):
+    """PyTorch ``Conv2d(4, 2, 1)`` as XLA's strided convolution: the reference."""
+    y = jax.lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)),
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return y + bias
+
+
+@settings(max_examples=3, deadline=None)
+@given(
+    n=st.integers(1, 2), h=st.integers(1, 4), w=st.integers(1, 4),
+    c_in=st.integers(1, 4), c_out=st.integers(1, 4), seed=st.integers(0, 2**31 - 1),
+)
+def test_conv_down_gemm_equals_the_strided_convolution(n, h, w, c_in, c_out, seed):
+    """Values, gradients (input, kernel, bias) and the input gradient's own gradient (what R1
+    and the gradient penalty differentiate), maps of 2h x 2w."""
+    kx, kk, kb, kc = jax.random.split(jax.random.key(seed), 4)
+    x = jax.random.normal(kx, (n, 2 * h, 2 * w, c_in))
+    kernel = jax.random.normal(kk, (4, 4, c_in, c_out))
+    bias = jax.random.normal(kb, (c_out,))
+    cot = jax.random.normal(kc, (n, h, w, c_out))
+
+    def loss(f, x, kernel, bias):
+        return jnp.sum(jnp.sin(f(x, kernel, bias)) * cot)
+
+    def input_grad_norm(f, x, kernel, bias):
+        return jnp.sum(jax.grad(loss, 1)(f, x, kernel, bias) ** 2)
+
+    y, y_ref = layers.conv_down_gemm(x, kernel, bias), _strided_conv(x, kernel, bias)
+    chex.assert_shape(y, (n, h, w, c_out))
+    chex.assert_trees_all_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    for fn in (loss, input_grad_norm):
+        grad = jax.jit(jax.grad(fn, (1, 2, 3)), static_argnums=0)
+        got, want = (grad(f, x, kernel, bias) for f in (layers.conv_down_gemm, _strided_conv))
+        for g, v in zip(got, want):  # float32 sums in another order: relative to the scale
+            np.testing.assert_allclose(g, v, rtol=1e-4, atol=1e-4 * float(jnp.abs(v).max()))
+
+
+def test_downsample_is_the_conv_layer_and_runs_as_a_gemm_on_cpu():
+    layer = layers.Downsample2x(3, 5, use_bias=True, rngs=nnx.Rngs(0))
+    conv = nnx.Conv(3, 5, (4, 4), strides=2, padding=((1, 1), (1, 1)),
+                    kernel_init=layers.dcgan_init, rngs=nnx.Rngs(0))
+    # An nnx.Conv with nnx.Conv's parameters: spectral norm, the row-wise check and
+    # checkpoints see the same layer.
+    assert isinstance(layer, nnx.Conv)
+    chex.assert_trees_all_equal(nnx.state(layer, nnx.Param), nnx.state(conv, nnx.Param))
+    layer.bias[...] = jax.random.normal(jax.random.key(1), (5,))
+    for h, w in ((8, 6), (7, 6)):  # an odd map takes nnx.Conv's own convolution
+        x = jax.random.normal(jax.random.key(h), (2, h, w, 3))
+        want = _strided_conv(x, layer.kernel[...], layer.bias[...])
+        chex.assert_trees_all_close(layer(x), want, atol=1e-5, rtol=1e-5)
+        graph, params = nnx.split(layer)
+        text = jax.jit(lambda p, x: nnx.merge(graph, p)(x)).lower(params, x).as_text()
+        on_cpu_gemm = jax.default_backend() == "cpu" and h % 2 == 0
+        assert ("convolution" not in text) == on_cpu_gemm, (h, w)
+
+
 def test_module_rejects_unknown_impl():
     with pytest.raises(ValueError, match="gemm"):
         layers.Upsample2x(2, 2, impl="lax", rngs=nnx.Rngs(0))

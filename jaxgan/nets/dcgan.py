@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import Upsample2x, dcgan_init
+from jaxgan.nets.layers import Downsample2x, Upsample2x, dcgan_init
 
 RESOLUTIONS = (28, 32, 64, 128, 256)
 _BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 convention
@@ -174,10 +174,8 @@ class DCGANDiscriminator(nnx.Module):
         self.in_shape = (resolution, resolution, channels)
         self.num_features = base * base * widths[-1]
         self.convs = nnx.List(
-            nnx.Conv(
-                c_in, c_out, (4, 4), strides=2, padding=((1, 1), (1, 1)),
-                use_bias=(level == 0 or norm == "none"), kernel_init=dcgan_init, rngs=rngs,
-            )
+            Downsample2x(c_in, c_out, use_bias=(level == 0 or norm == "none"),
+                         kernel_init=dcgan_init, rngs=rngs)
             for level, (c_in, c_out) in enumerate(zip((channels,) + widths[:-1], widths))
         )
         # No BatchNorm on D's input layer (Sec. 3).

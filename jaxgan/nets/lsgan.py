@@ -28,10 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import (
-    Upsample2x,
-    dcgan_init,
-)
+from jaxgan.nets.layers import Downsample2x, Upsample2x, dcgan_init
 
 _BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 convention
 
@@ -44,11 +41,8 @@ def _linear(d_in: int, d_out: int, rngs: nnx.Rngs) -> nnx.Linear:
     return nnx.Linear(d_in, d_out, kernel_init=dcgan_init, rngs=rngs)
 
 
-def _conv(c_in: int, c_out: int, rngs: nnx.Rngs) -> nnx.Conv:
-    return nnx.Conv(
-        c_in, c_out, (4, 4), strides=2, padding=((1, 1), (1, 1)),
-        kernel_init=dcgan_init, rngs=rngs,
-    )
+def _conv(c_in: int, c_out: int, rngs: nnx.Rngs) -> Downsample2x:
+    return Downsample2x(c_in, c_out, kernel_init=dcgan_init, rngs=rngs)
 
 
 def _up(c_in: int, c_out: int, rngs: nnx.Rngs) -> Upsample2x:
