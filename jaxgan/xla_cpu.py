@@ -205,10 +205,11 @@ def use_unrolled_threefry_on_cpu() -> None:
 # runs each computation on a worker thread unless its dispatch is synchronous. Synchronous, a
 # single-device step runs on the thread that calls it (the main thread: glibc's main heap).
 # Both, on this CPU (one process each, 5 windows): lsgan_mnist 4.38 -> 5.55 steps/s, no page
-# fault left; ring8 level (its buffers are small). DCGAN at 64 px keeps 160,000-190,000 faults
-# a step (1.13x): XLA's worker threads allocate buffers of about 64 MB in their own arenas
-# for its convolutions. Limiting glibc to one arena for all threads removes those too
-# (DCGAN 1.3x) but made ring8 0.7-0.85x (the threads contend for it). PyTorch gains from the
+# fault left; ring8 level (its buffers are small). DCGAN at 64 px kept 160,000-190,000 faults
+# a step (1.13x): XLA's worker threads allocated buffers of about 64 MB in their own arenas
+# for its convolutions (none since D's convolutions run as GEMMs, `jaxgan.nets.layers.
+# Downsample2x`: 0 faults a step). Limiting glibc to one arena for all threads removed those
+# too (DCGAN 1.3x) but made ring8 0.7-0.85x (the threads contend for it). PyTorch gains from the
 # same glibc settings too (GLIBC_TUNABLES, its reference steps: LSGAN 1.16x, the cGAN MLPs
 # 1.12x, ring8 1.03-1.06x); `jaxgan bench --vs-torch` runs the references as they come.
 #
