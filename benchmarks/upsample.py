@@ -62,7 +62,8 @@ def _kernel_blocks(kernel):
 
 UP = (("reference", layers.conv_transpose_reference), ("gemm", layers.conv_transpose_gemm),
       ("conv3x3", layers.conv_transpose_conv3x3))
-DOWN = (("reference", conv_reference), ("s2d+conv2x2", conv_s2d), ("s2d+gemm", layers.conv_down_gemm))
+DOWN = (("reference", conv_reference), ("s2d+conv2x2", conv_s2d),
+        ("s2d+gemm", layers.conv_down_gemm))
 
 # (name, forms, input shape without batch, out channels, output spatial factor)
 LSGAN_CASES = (

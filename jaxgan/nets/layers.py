@@ -31,9 +31,10 @@ block offsets, one 2-D GEMM. Its forward and backward alone time like XLA's stri
 convolution (``benchmarks/upsample.py``: 14x14x64 -> 7x7x128, batch 64, 18.5 against 18.4
 ms), but inside the training steps the strided convolution's kernel gradients (input-dilated
 convolutions) ran at 40-60 GFLOP/s (LSGAN step's profile; why there and not alone was not
-found), the GEMM form's products at about 130. Whole steps, one process
-alternating windows: LSGAN MNIST 1.048x, 1.091x and 1.060x, DCGAN at 64 px 1.48x (1.40x from the
-64 -> 128 convolution alone). On GPU and TPU the backend's own convolutions stay.
+found), the GEMM form's products at about 130. Whole steps, one process alternating
+windows: LSGAN MNIST 1.048x, 1.091x and 1.060x, DCGAN at 64 px 1.48x (1.40x from its layers
+after the first, 1.03x from the first alone). On GPU and TPU the backend's own convolutions
+stay.
 
 Kernel convention: ``kernel[ky, kx, i, o]`` is PyTorch's ``ConvTranspose2d.weight[i, o, ky,
 kx]`` (torch stores ``(in, out, kh, kw)``). With it the op is PyTorch's documented scatter,
