@@ -42,22 +42,9 @@ def conv_reference(x, kernel, bias):
 def conv_s2d(x, kernel, bias):
     """Same op: space-to-depth of the padded input, then a 2x2 VALID conv over 4 * I channels."""
     n, h, w, i = x.shape
-    xs = _padded_space_to_depth(x).reshape(n, h // 2 + 1, w // 2 + 1, 4 * i)
-    k2 = _kernel_blocks(kernel).reshape(2, 2, 4 * i, -1)
+    xs = layers.padded_blocks(x).reshape(n, h // 2 + 1, w // 2 + 1, 4 * i)
+    k2 = layers.down_kernel_blocks(kernel).reshape(2, 2, 4 * i, -1)
     return jax.lax.conv_general_dilated(xs, k2, (1, 1), "VALID", dimension_numbers=_DIMS) + bias
-
-
-def _padded_space_to_depth(x):
-    """(N, H, W, I) -> (N, H/2 + 1, W/2 + 1, ry, rx, I) blocks of the input padded by 1."""
-    n, h, w, i = x.shape
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    return xp.reshape(n, h // 2 + 1, 2, w // 2 + 1, 2, i).transpose(0, 1, 3, 2, 4, 5)
-
-
-def _kernel_blocks(kernel):
-    """(4, 4, I, O) -> (ay, ax, ry, rx, I, O): tap k = 2 a + r reads block m + a, phase r."""
-    i, o = kernel.shape[2:]
-    return kernel.reshape(2, 2, 2, 2, i, o).transpose(0, 2, 1, 3, 4, 5)
 
 
 UP = (("reference", layers.conv_transpose_reference), ("gemm", layers.conv_transpose_gemm),

@@ -260,14 +260,27 @@ def conv_down_gemm(x: jax.Array, kernel: jax.Array, bias: jax.Array | None = Non
     autodiff's gradients are 2-D GEMMs too).
     """
     n, h, w, i = x.shape
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    blocks = xp.reshape(n, h // 2 + 1, 2, w // 2 + 1, 2, i).transpose(0, 1, 3, 2, 4, 5)
+    blocks = padded_blocks(x)
     cols = jnp.stack([blocks[:, ay:ay + h // 2, ax:ax + w // 2] for ay in (0, 1) for ax in (0, 1)],
                      axis=3)  # (N, H/2, W/2, (ay, ax), ry, rx, I)
-    # (ky, kx, I, O) with k = 2 a + r -> rows ordered (ay, ax, ry, rx, i), as the columns.
-    matrix = kernel.reshape(2, 2, 2, 2, i, -1).transpose(0, 2, 1, 3, 4, 5).reshape(16 * i, -1)
+    # Rows ordered (ay, ax, ry, rx, i), as the columns.
+    matrix = down_kernel_blocks(kernel).reshape(16 * i, -1)
     y = (cols.reshape(n * (h // 2) * (w // 2), 16 * i) @ matrix).reshape(n, h // 2, w // 2, -1)
     return y if bias is None else y + bias
+
+
+def padded_blocks(x: jax.Array) -> jax.Array:
+    """(N, H, W, I) -> (N, H/2 + 1, W/2 + 1, ry, rx, I): the 2x2 blocks (space-to-depth) of
+    the input padded by 1, for even H and W."""
+    n, h, w, i = x.shape
+    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    return xp.reshape(n, h // 2 + 1, 2, w // 2 + 1, 2, i).transpose(0, 1, 3, 2, 4, 5)
+
+
+def down_kernel_blocks(kernel: jax.Array) -> jax.Array:
+    """(4, 4, I, O) -> (ay, ax, ry, rx, I, O): tap k = 2 a + r reads block m + a, phase r."""
+    i, o = kernel.shape[2:]
+    return kernel.reshape(2, 2, 2, 2, i, o).transpose(0, 2, 1, 3, 4, 5)
 
 
 class Downsample2x(nnx.Conv):
