@@ -24,6 +24,14 @@ def has_dropout(module: nnx.Module) -> bool:
     return any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_modules(module))
 
 
+def dropout_in_row_groups(module: nnx.Module) -> bool:
+    """Whether every dropout layer of ``module`` takes a tuple of streams, one per equal block
+    of rows (``ROW_GROUPS``, `jaxgan.nets.layers.GroupedDropout`): then one call on two
+    batches draws the masks of two calls."""
+    return all(getattr(type(m), "ROW_GROUPS", False) for _, m in nnx.iter_modules(module)
+               if isinstance(m, nnx.Dropout))
+
+
 # Flax layers whose output row i depends on input row i only (BatchNorm is not one of them).
 _ROWWISE_LAYERS = (nnx.Linear, nnx.Conv, nnx.ConvTranspose, nnx.Embed, nnx.LayerNorm,
                    nnx.Dropout, nnx.List)

@@ -77,10 +77,11 @@ def make_train_step(
       z_dist: latent noise (`jaxgan.noise.sample_z`).
       jit: compile with ``jax.jit(donate_argnums=0)`` (the state's buffers are reused).
       merge_real_fake: when D mixes no examples (``nets.d_rows_independent``) and has no
-        dropout, the D update scores real and fake data in one call on both batches: the
-        same numbers as two calls, with one matrix product of 2B rows per layer instead of
-        two of B (on a 2-core CPU the ring8 step runs about 1.13x faster). ``False`` keeps
-        two calls always (the reference the tests compare against).
+        dropout or dropout by row groups (``nets.d_dropout_grouped``: each batch's masks
+        from its own stream), the D update scores real and fake data in one call on both
+        batches: the same numbers as two calls, with one matrix product of 2B rows per
+        layer instead of two of B (on a 2-core CPU the ring8 step runs about 1.13x faster).
+        ``False`` keeps two calls always (the reference the tests compare against).
       reuse_fake: the G update scores the samples G drew for the last D update (the same
         noise, as the official DCGAN code and the PyTorch references do), so G's forward
         pass runs once, kept for its gradient (`jax.vjp`), instead of twice: 9% of the FLOPs
@@ -104,8 +105,10 @@ def make_train_step(
     hist_weight = tech.historical_avg
     policy = stab.diffaug_policy
     relativistic = objective.relativistic
-    # Dropout stays out: one call would draw one mask for both batches, a different stream.
-    merge = merge_real_fake and nets.d_rows_independent and not nets.d_dropout
+    # Plain dropout rules it out (one call would draw one mask for both batches, other
+    # numbers); dropout by row groups draws each batch its masks from its own stream.
+    merge = merge_real_fake and nets.d_rows_independent and (
+        not nets.d_dropout or nets.d_dropout_grouped)
 
     def generate(params, stats, key, n):
         kz, ky = jax.random.split(key)
@@ -118,8 +121,12 @@ def make_train_step(
 
     def d_inputs(x, y, key):
         args = (x, y) if nets.conditional else (x,)
-        kwargs = {"rngs": nnx.Rngs(dropout=key)} if nets.d_dropout else {}
-        return args, kwargs
+        if not nets.d_dropout:
+            return args, {}
+        # A tuple of keys: one call on equal batches stacked, each batch with its own stream.
+        rngs = (tuple(nnx.Rngs(dropout=k) for k in key) if isinstance(key, tuple)
+                else nnx.Rngs(dropout=key))
+        return args, {"rngs": rngs}
 
     def discriminate(params, stats, x, y, key):
         """D's logits, its new statistics, and AC-GAN's class logits (else None)."""
@@ -168,8 +175,9 @@ def make_train_step(
         real, fake = augment(real, key, 101), augment(fake, key, 102)
         if merge:
             both_y = None if real_y is None else jnp.concatenate([real_y, fake_y])
+            # Dropout masks from k1 for the real rows and k2 for the fake, as two calls draw.
             logits, d_stats, cls = discriminate(
-                d_params, d_stats, jnp.concatenate([real, fake]), both_y, k1)
+                d_params, d_stats, jnp.concatenate([real, fake]), both_y, (k1, k2))
             real_logits, fake_logits = logits[: len(real)], logits[len(real):]
             real_cls, fake_cls = (None, None) if cls is None else (cls[: len(real)],
                                                                    cls[len(real):])

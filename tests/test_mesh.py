@@ -46,10 +46,13 @@ def test_one_step_on_8_devices_equals_the_one_device_step(eight, case):
     """Same initial state, same global batch: the metrics agree to float32 rounding, and so
     does every leaf of the new state (parameters, Adam moments, BatchNorm statistics, GLO's
     latent table), up to Adam's first update of a gradient that is only rounding noise (a
-    bias before BatchNorm), which may step 2 lr the other way."""
+    bias before BatchNorm), which may step 2 lr the other way. A metric that is a mean of
+    values of both signs near 0 (hinge's mean D output, ~0.03) has no relative precision:
+    it passes within 2e-6, float32 rounding of its O(1) terms (a sharding mistake such as a
+    partial batch or another dropout mask moves it by 1e-3 and more)."""
     result = _read(eight, "steps.json")[case]
     for name, (absolute, relative) in result["metrics"].items():
-        assert relative < 1e-5, (name, absolute, relative)
+        assert relative < 1e-5 or absolute < 2e-6, (name, absolute, relative)
     for name, (absolute, relative) in result["state"].items():
         assert relative < 1e-4 or absolute <= 2.001 * result["lr"], (name, absolute, relative)
 

@@ -311,3 +311,29 @@ def test_parts_linear_rejects_parts_of_the_wrong_width():
     with pytest.raises(ValueError,
                        match=r"widths \[3, 3\] do not make this layer's 7 input features"):
         layer((parts[0], parts[1][:, :3]))
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_grouped_dropout_draws_each_block_the_mask_of_its_own_call(groups):
+    x = jax.random.normal(jax.random.PRNGKey(0), (6 * groups, 5)) + 3.0
+    layer = layers.GroupedDropout(0.5)
+    keys = [jax.random.PRNGKey(10 + i) for i in range(groups)]
+    # Two layers in a row: each stream advances per call, as in a D with dropout per layer.
+    streams = tuple(nnx.Rngs(dropout=k) for k in keys)
+    grouped = layer(layer(x, rngs=streams), rngs=streams)
+    streams = [nnx.Rngs(dropout=k) for k in keys]
+    blocks = jnp.split(x, groups)
+    alone = jnp.concatenate([layer(layer(b, rngs=r), rngs=r) for b, r in zip(blocks, streams)])
+    chex.assert_trees_all_equal(grouped, alone)
+    # A single stream is nnx.Dropout's call.
+    plain = nnx.Dropout(0.5)(x, rngs=nnx.Rngs(dropout=keys[0]))
+    chex.assert_trees_all_equal(layer(x, rngs=nnx.Rngs(dropout=keys[0])), plain)
+    # Masks differ between blocks (not one mask repeated) and drop about half.
+    dropped = grouped == 0
+    assert 0.2 < float(jnp.mean(dropped)) < 0.95
+    assert not jnp.array_equal(dropped[:6], dropped[6:12])
+
+
+def test_grouped_dropout_rejects_rows_it_cannot_split_evenly():
+    with pytest.raises(ValueError, match="7 rows cannot be split into 2 equal blocks"):
+        layers.GroupedDropout(0.5)(jnp.ones((7, 3)), rngs=(nnx.Rngs(0), nnx.Rngs(1)))

@@ -14,6 +14,12 @@ from jaxgan import configs
 from jaxgan.configs import MixtureConfig, Techniques
 from jaxgan.nets import MLPDiscriminator
 from jaxgan.nets.build import apply_network_techniques
+from jaxgan.nets.conditional import (
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+    ImageMLPDiscriminator,
+    ImageMLPGenerator,
+)
 from jaxgan.nets.techniques import MinibatchDiscriminator
 from jaxgan.objectives import get_objective, resolve
 from jaxgan.state import GANState, init_state, split_networks
@@ -264,13 +270,34 @@ def test_virtual_batch_norm_composes_with_the_step():
     chex.assert_trees_all_close(sample(state, z)[:2], sample(state, z[:2]), atol=1e-5)
 
 
-@pytest.mark.parametrize("conditional", [False, True], ids=["plain", "conditional"])
-def test_one_d_call_on_real_and_fake_equals_two(conditional):
+def _dropout_pair(grouped: bool):
+    # The user's cGAN MLPs (dropout after each hidden layer of D), narrowed for points;
+    # ``grouped=False`` swaps in plain nnx.Dropout, which one call would draw differently.
+    rngs = nnx.Rngs(0)
+    g = ConditionalGenerator(ImageMLPGenerator(z_dim=8, hidden=(16,), out_shape=(2,),
+                                               rngs=rngs), num_classes=8, embed_dim=4, rngs=rngs)
+    body = ImageMLPDiscriminator(in_dim=6, hidden=(16, 8), dropout=0.5, rngs=rngs)
+    if not grouped:
+        body.dropout = nnx.Dropout(0.5)
+    d = ConditionalDiscriminator(body, num_classes=8, embed_dim=4, as_channels=False,
+                                 rngs=rngs)
+    return split_networks(g, d, optax.adam(1e-3), optax.adam(1e-3), jax.random.PRNGKey(1))
+
+
+@pytest.mark.parametrize("case", ["plain", "conditional", "grouped-dropout", "plain-dropout"])
+def test_one_d_call_on_real_and_fake_equals_two(case):
     # An MLP D mixes no examples, so the D update scores both batches in one call: the
-    # states after two steps must equal those of the two-call reference.
-    cfg = configs.replace(CFG, conditional=conditional, objective="lsgan")
-    nets, state = init_state(cfg, (2,), num_classes=8 if conditional else None)
-    assert nets.d_rows_independent and not nets.d_dropout
+    # states after two steps must equal those of the two-call reference. With dropout the
+    # merged call must draw each batch's masks from that batch's stream (GroupedDropout);
+    # a D with plain dropout keeps two calls.
+    if case.endswith("dropout"):
+        nets, state = _dropout_pair(grouped=case == "grouped-dropout")
+        assert nets.d_dropout and nets.d_dropout_grouped == (case == "grouped-dropout")
+    else:
+        cfg = configs.replace(CFG, conditional=case == "conditional", objective="lsgan")
+        nets, state = init_state(cfg, (2,), num_classes=8 if case == "conditional" else None)
+        assert not nets.d_dropout
+    assert nets.d_rows_independent
     batch = labelled_batch(32)
     results = []
     for merge in (True, False):

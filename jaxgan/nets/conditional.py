@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import flat_rows, torch_embed_init, torch_linear
+from jaxgan.nets.layers import GroupedDropout, flat_rows, torch_embed_init, torch_linear
 
 
 class ConditionalGenerator(nnx.Module):
@@ -193,7 +193,9 @@ class ImageMLPGenerator(nnx.Module):
 class ImageMLPDiscriminator(nnx.Module):
     """The user's cGAN discriminator body: in -> 1024 -> 512 -> 256 -> 1, LeakyReLU(0.2) and
     Dropout(0.3) after each hidden layer, a logit out (the listing's sigmoid is folded into
-    the loss). Dropout keys are passed at call time (``rngs=``), derived from the step's key.
+    the loss). Dropout keys are passed at call time (``rngs=``), derived from the step's key;
+    a tuple of streams draws each equal block of rows its own masks (`GroupedDropout`), so
+    the D update scores real and fake data in one call with the masks of two.
     """
     ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
     # Its first layer takes the input in parts (`jaxgan.nets.layers.PartsLinear`).
@@ -209,7 +211,7 @@ class ImageMLPDiscriminator(nnx.Module):
     ):
         sizes = (in_dim, *hidden)
         self.layers = nnx.List(torch_linear(a, b, rngs) for a, b in zip(sizes, sizes[1:]))
-        self.dropout = nnx.Dropout(dropout)
+        self.dropout = GroupedDropout(dropout)
         self.out = torch_linear(sizes[-1], 1, rngs)
         self.num_features = sizes[-1]
 

@@ -164,6 +164,30 @@ def torch_linear(d_in: int, d_out: int, rngs: nnx.Rngs) -> PartsLinear:
     )
 
 
+class GroupedDropout(nnx.Dropout):
+    """``nnx.Dropout`` that also takes ``rngs`` as a tuple of streams, one per equal block of
+    rows: block ``i`` gets the mask a call on that block alone with ``rngs[i]`` would draw.
+
+    Why: the D update scores real and fake data in one call on both batches when D mixes no
+    examples (`jaxgan.step.make_train_step`, ``merge_real_fake``). With plain dropout that
+    one call would draw one mask from one stream, other numbers than the two calls of the
+    reference; with a stream per batch it draws the same masks, so the merged call is the
+    same computation (``tests/test_step.py`` compares the steps). A single ``rngs`` (or
+    none) is ``nnx.Dropout``'s call.
+    """
+    ROW_GROUPS = True  # `jaxgan.functional.dropout_in_row_groups`
+
+    def __call__(self, inputs, *, deterministic: bool | None = None, rngs=None) -> jax.Array:
+        if not isinstance(rngs, tuple):
+            return super().__call__(inputs, deterministic=deterministic, rngs=rngs)
+        if inputs.shape[0] % len(rngs):
+            raise ValueError(f"{inputs.shape[0]} rows cannot be split into {len(rngs)} "
+                             "equal blocks, one per dropout stream")
+        blocks = jnp.split(inputs, len(rngs))
+        return jnp.concatenate([super(GroupedDropout, self).__call__(
+            b, deterministic=deterministic, rngs=r) for b, r in zip(blocks, rngs)])
+
+
 # PyTorch's nn.Embedding default, N(0, 1): a label embedding on the scale of a N(0, I) z.
 torch_embed_init: Initializer = nnx.initializers.normal(stddev=1.0)
 
