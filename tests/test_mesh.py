@@ -25,14 +25,22 @@ STEP_CASES = ("dcgan_bn", "mlp_ring8", "cgan_mlp_dropout_ncritic2", "ssl", "glo"
 
 @pytest.fixture(scope="module")
 def eight(mnist_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("eight_devices")
     # The 8 devices are threads on this machine's cores: XLA ends the process when one of them
     # reaches an all-reduce 40 s after the first (its default), which a loaded machine can
-    # cause (seen with 4 test workers on 2 cores: "only 6 of 8 arrived on time").
+    # cause (seen with 4 test workers on 2 cores: "only 6 of 8 arrived on time"). With the
+    # other test worker busy, XLA:CPU's in-process all-reduce has also hung for good, 7 of 8
+    # device threads waiting 600 s (2026-12-06: in 2 of 3 runs of this script beside another
+    # test worker, once seen to be after the step cases, in `compare`'s seeds on 8 devices;
+    # the same script then passed): such a crash is retried once, in a fresh process, and
+    # reported if it comes back.
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8 "
-                                      "--xla_cpu_collective_call_terminate_timeout_seconds=600"}
-    done = subprocess.run([sys.executable, str(SCRIPT), str(mnist_dir), str(out)], env=env,
-                          capture_output=True, text=True, timeout=900)
+                                      "--xla_cpu_collective_call_terminate_timeout_seconds=180"}
+    for attempt in range(2):
+        out = tmp_path_factory.mktemp("eight_devices")
+        done = subprocess.run([sys.executable, str(SCRIPT), str(mnist_dir), str(out)],
+                              env=env, capture_output=True, text=True, timeout=600)
+        if done.returncode == 0 or "Termination timeout for `all reduce" not in done.stderr:
+            break
     assert done.returncode == 0, done.stderr[-4000:]
     return out
 
