@@ -24,29 +24,20 @@ def has_dropout(module: nnx.Module) -> bool:
     return any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_modules(module))
 
 
-def dropout_in_row_groups(module: nnx.Module) -> bool:
-    """Whether every dropout layer of ``module`` takes a tuple of streams, one per equal block
-    of rows (``ROW_GROUPS``, `jaxgan.nets.layers.GroupedDropout`): then one call on two
-    batches draws the masks of two calls."""
-    return all(getattr(type(m), "ROW_GROUPS", False) for _, m in nnx.iter_modules(module)
-               if isinstance(m, nnx.Dropout))
+# Flax layers whose output row i depends on input row i only (BatchNorm is not one of them),
+# dropout aside: one call on two batches would draw one mask from one stream.
+_ROWWISE_LAYERS = (nnx.Linear, nnx.Conv, nnx.ConvTranspose, nnx.Embed, nnx.LayerNorm, nnx.List)
 
 
-# Flax layers whose output row i depends on input row i only (BatchNorm is not one of them).
-_ROWWISE_LAYERS = (nnx.Linear, nnx.Conv, nnx.ConvTranspose, nnx.Embed, nnx.LayerNorm,
-                   nnx.Dropout, nnx.List)
-
-
-def rows_independent(module: nnx.Module) -> bool:
-    """Whether every example's output depends on that example alone, in train mode.
-
-    True when each submodule is a row-wise Flax layer or a class that declares
-    ``ROWWISE = True`` (its own code mixes no rows; its submodules are checked here). Then
-    two batches can go through the network as one, with the same result as two calls.
-    Anything else (BatchNorm, minibatch discrimination, an unknown class) counts as mixing.
-    """
+def merges_row_groups(module: nnx.Module) -> bool:
+    """Whether one call on equal batches stacked computes what a call on each batch does, in
+    train mode: every submodule is a row-wise Flax layer, a class that declares ``ROWWISE =
+    True`` (its own code mixes no rows; its submodules are checked here), or a row-group
+    layer (``ROW_GROUPS = True``): `jaxgan.nets.layers.GroupedDropout` draws each batch its
+    masks from that batch's stream, `jaxgan.nets.layers.GroupedBatchNorm` normalises each
+    batch by its own statistics when viewed with ``row_groups``."""
     return all(isinstance(m, _ROWWISE_LAYERS) or getattr(type(m), "ROWWISE", False)
-               for _, m in nnx.iter_modules(module))
+               or getattr(type(m), "ROW_GROUPS", False) for _, m in nnx.iter_modules(module))
 
 
 def apply(graph, params: nnx.State, stats: nnx.State, *args, **kwargs):

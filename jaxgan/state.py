@@ -19,7 +19,7 @@ from flax import nnx, struct
 
 from jaxgan.averaging import ema_tracker_init, running_mean_init
 from jaxgan.configs import Stabilisers, Techniques
-from jaxgan.functional import dropout_in_row_groups, eval_view, has_dropout, rows_independent
+from jaxgan.functional import eval_view, has_dropout, merges_row_groups
 from jaxgan.nets.build import build_networks
 from jaxgan.objectives import resolve
 
@@ -57,10 +57,9 @@ class Networks:
 
     ``g_eval`` / ``d_eval`` are the graph definitions of the same modules viewed in inference
     mode (BatchNorm on running averages, dropout off); they share the train-mode arrays.
-    ``d_rows_independent``: D mixes no examples in train mode (`jaxgan.functional.
-    rows_independent`), so the D update may score real and fake data in one call;
-    ``d_dropout_grouped``: its dropout layers draw each batch of such a call its own masks
-    (`jaxgan.functional.dropout_in_row_groups`), so dropout does not rule that call out.
+    ``d_merges_batches``: one call of D on real and fake data stacked computes the two calls
+    (`jaxgan.functional.merges_row_groups`: D mixes no examples, or only by row-group layers
+    that keep the batches apart), so the D update may score both in one call.
     ``d_classifies``: D returns ``(logits, class_logits)`` (AC-GAN,
     `jaxgan.nets.conditional.AuxiliaryClassifierDiscriminator`).
     """
@@ -76,8 +75,7 @@ class Networks:
     num_classes: int | None = None
     g_dropout: bool = False
     d_dropout: bool = False
-    d_rows_independent: bool = False
-    d_dropout_grouped: bool = False
+    d_merges_batches: bool = False
     d_classifies: bool = False
 
     @property
@@ -115,8 +113,7 @@ def split_networks(
         num_classes=getattr(generator, "num_classes", None),
         g_dropout=has_dropout(generator),
         d_dropout=has_dropout(discriminator),
-        d_rows_independent=rows_independent(discriminator),
-        d_dropout_grouped=dropout_in_row_groups(discriminator),
+        d_merges_batches=merges_row_groups(discriminator),
         d_classifies=bool(getattr(discriminator, "CLASSIFIES", False)),
     )
     extra = {}

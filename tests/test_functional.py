@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxgan.functional import apply, call, chunked, eval_view, has_dropout, rows_independent
+from jaxgan.functional import apply, call, chunked, eval_view, has_dropout, merges_row_groups
 
 
 def test_chunked_pads_the_last_chunk_and_compiles_once():
@@ -65,20 +65,35 @@ def test_has_dropout_finds_a_nested_dropout():
     assert not has_dropout(nnx.Sequential(nnx.Linear(2, 2, rngs=rngs), nnx.BatchNorm(2, rngs=rngs)))
 
 
-def test_rows_independent_knows_which_networks_mix_examples():
+def test_merges_row_groups_knows_which_networks_keep_two_batches_apart_in_one_call():
     from jaxgan.nets import MLPDiscriminator
+    from jaxgan.nets.layers import GroupedBatchNorm, GroupedDropout
     from jaxgan.nets.lsgan import LSGANMnistDiscriminator
     from jaxgan.nets.techniques import MinibatchDiscriminator
 
     rngs = nnx.Rngs(0)
     mlp = MLPDiscriminator(in_dim=2, hidden=8, rngs=rngs)
-    assert rows_independent(mlp)
-    assert not rows_independent(LSGANMnistDiscriminator(rngs=rngs))  # BatchNorm
-    assert not rows_independent(
+    assert merges_row_groups(mlp)
+    # Its BatchNorm normalises each batch alone when told the row groups.
+    assert merges_row_groups(LSGANMnistDiscriminator(rngs=rngs))
+    assert not merges_row_groups(
         MinibatchDiscriminator(mlp, num_kernels=4, kernel_dim=3, rngs=rngs))
 
     class Unknown(nnx.Module):  # a class that does not declare what its code does
         def __init__(self):
             self.fc = nnx.Linear(2, 1, rngs=rngs)
 
-    assert not rows_independent(Unknown())
+    assert not merges_row_groups(Unknown())
+
+    class Chain(nnx.Module):
+        ROWWISE = True  # its own code mixes no rows
+
+        def __init__(self, *layers):
+            self.layers = nnx.List([nnx.Linear(2, 2, rngs=rngs), *layers])
+
+    # Plain BatchNorm pools both batches' statistics; plain dropout draws one mask from one
+    # stream; their grouped forms keep the batches apart.
+    assert merges_row_groups(Chain())
+    assert not merges_row_groups(Chain(nnx.BatchNorm(2, rngs=rngs)))
+    assert not merges_row_groups(Chain(nnx.Dropout(0.5)))
+    assert merges_row_groups(Chain(GroupedBatchNorm(2, rngs=rngs), GroupedDropout(0.5)))

@@ -337,3 +337,56 @@ def test_grouped_dropout_draws_each_block_the_mask_of_its_own_call(groups):
 def test_grouped_dropout_rejects_rows_it_cannot_split_evenly():
     with pytest.raises(ValueError, match="7 rows cannot be split into 2 equal blocks"):
         layers.GroupedDropout(0.5)(jnp.ones((7, 3)), rngs=(nnx.Rngs(0), nnx.Rngs(1)))
+
+
+def _bn_pair():
+    kw = dict(momentum=0.9, epsilon=1e-5, rngs=nnx.Rngs(0))
+    grouped, plain = layers.GroupedBatchNorm(4, **kw), nnx.BatchNorm(4, **kw)
+    # Scale and bias away from 1 and 0, so a mix-up of blocks or features shows.
+    for bn in (grouped, plain):
+        bn.scale[...] = jnp.arange(1.0, 5.0)
+        bn.bias[...] = jnp.arange(4.0) - 1.5
+    return grouped, plain
+
+
+@pytest.mark.parametrize("groups", [2, 3])
+def test_grouped_batch_norm_normalises_each_block_as_its_own_call(groups):
+    # NHWC blocks with their own means and spreads: one call on all of them with row_groups
+    # must give what separate nnx.BatchNorm calls on each in turn give, output, running
+    # statistics (advanced block after block) and gradients.
+    shift = jnp.arange(groups, dtype=jnp.float32).repeat(5)[:, None, None, None]
+    x = jax.random.normal(jax.random.PRNGKey(0), (5 * groups, 3, 3, 4)) * (1 + shift) + 2 * shift
+    grouped, plain = _bn_pair()
+
+    def loss_grouped(x, bn):
+        y = nnx.view(bn, row_groups=groups)(x)
+        return jnp.sum(jnp.sin(y)), y
+
+    def loss_plain(x, bn):
+        y = jnp.concatenate([bn(b) for b in jnp.split(x, groups)])
+        return jnp.sum(jnp.sin(y)), y
+
+    (_, y1), g1 = nnx.value_and_grad(loss_grouped, argnums=(0, 1), has_aux=True)(x, grouped)
+    (_, y2), g2 = nnx.value_and_grad(loss_plain, argnums=(0, 1), has_aux=True)(x, plain)
+    chex.assert_trees_all_close(y1, y2, atol=1e-5)
+    chex.assert_trees_all_close(g1[0], g2[0], atol=1e-5)
+    chex.assert_trees_all_close(nnx.state(g1[1], nnx.Param), nnx.state(g2[1], nnx.Param),
+                                atol=1e-4)
+    chex.assert_trees_all_close(grouped.mean[...], plain.mean[...], atol=1e-6)
+    chex.assert_trees_all_close(grouped.var[...], plain.var[...], atol=1e-5)
+    # Not one normalisation of all rows: the blocks' means differ by 2, so that would differ.
+    pooled = nnx.BatchNorm(4, momentum=0.9, rngs=nnx.Rngs(0))(x)
+    assert float(jnp.max(jnp.abs(pooled - y1))) > 0.1
+    assert grouped.row_groups == 1  # the view changed, the layer did not
+
+
+def test_grouped_batch_norm_alone_and_in_inference_is_nnx_batch_norm():
+    x = jax.random.normal(jax.random.PRNGKey(1), (6, 4)) * 3 + 1
+    grouped, plain = _bn_pair()
+    chex.assert_trees_all_equal(grouped(x), plain(x))
+    chex.assert_trees_all_equal(grouped.mean[...], plain.mean[...])
+    # Running statistics treat every row alike: row groups change nothing in inference.
+    viewed = nnx.view(grouped, row_groups=2, use_running_average=True)
+    chex.assert_trees_all_equal(viewed(x), nnx.view(plain, use_running_average=True)(x))
+    with pytest.raises(ValueError, match="7 rows cannot be split into 2 equal blocks"):
+        nnx.view(grouped, row_groups=2)(jnp.ones((7, 4)))

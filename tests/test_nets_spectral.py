@@ -14,7 +14,7 @@ from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxgan.functional import apply, eval_view, rows_independent
+from jaxgan.functional import apply, eval_view, merges_row_groups
 from jaxgan.nets.conditional import ConditionalDiscriminator, ProjectionDiscriminator
 from jaxgan.nets.dcgan import DCGANDiscriminator
 from jaxgan.nets.lsgan import LSGANMnistDiscriminator
@@ -158,11 +158,11 @@ def test_sn_mixes_no_examples_but_counts_as_mixing_for_the_merged_call():
     # Within one call each example's output depends on itself alone; but a call advances u,
     # so D on real and fake in one call is not D on each in turn (one power iteration
     # instead of two): the step's merged call would not compute "the same numbers as two
-    # calls", and `rows_independent` keeps it off for a spectrally normalised D.
+    # calls", and `merges_row_groups` keeps it off for a spectrally normalised D.
     rngs = nnx.Rngs(0)
     d = spectral_norm(MLPDiscriminator(in_dim=2, hidden=8, depth=1, rngs=rngs), rngs)
-    assert not rows_independent(d)
-    assert rows_independent(MLPDiscriminator(in_dim=2, hidden=8, depth=1, rngs=rngs))
+    assert not merges_row_groups(d)
+    assert merges_row_groups(MLPDiscriminator(in_dim=2, hidden=8, depth=1, rngs=rngs))
 
     graph, params, stats = nnx.split(d, nnx.Param, ...)
     a, b = jax.random.normal(jax.random.key(4), (2, 3, 2))

@@ -12,7 +12,7 @@ from flax import nnx
 
 from jaxgan import configs
 from jaxgan.configs import MixtureConfig, Techniques
-from jaxgan.nets import MLPDiscriminator
+from jaxgan.nets import MLPDiscriminator, MLPGenerator, layers
 from jaxgan.nets.build import apply_network_techniques
 from jaxgan.nets.conditional import (
     ConditionalDiscriminator,
@@ -284,20 +284,51 @@ def _dropout_pair(grouped: bool):
     return split_networks(g, d, optax.adam(1e-3), optax.adam(1e-3), jax.random.PRNGKey(1))
 
 
-@pytest.mark.parametrize("case", ["plain", "conditional", "grouped-dropout", "plain-dropout"])
+class BNPointDiscriminator(nnx.Module):
+    """A critic of 2-D points with batch norm on a flat and on an image-shaped layer, as
+    LSGAN's MNIST D has on its convolution; ``norm``: the BatchNorm class."""
+    ROWWISE = True  # its own code mixes no rows; its BatchNorms are checked apart
+
+    def __init__(self, rngs, norm=layers.GroupedBatchNorm):
+        # No bias before BatchNorm: its gradient is only rounding noise, whose sign Adam's
+        # first step follows, so the two paths' rounding would move it +-lr apart.
+        self.fc = nnx.Linear(2, 4 * 4 * 2, use_bias=False, rngs=rngs)
+        self.bn_flat = norm(32, momentum=0.9, rngs=rngs)
+        self.bn_map = norm(2, momentum=0.9, rngs=rngs)
+        self.out = nnx.Linear(32, 1, rngs=rngs)
+
+    def __call__(self, x):
+        h = jax.nn.leaky_relu(self.bn_flat(self.fc(x)), 0.2).reshape(-1, 4, 4, 2)
+        return self.out(jnp.tanh(self.bn_map(h)).reshape(x.shape[0], -1))[:, 0]
+
+
+def _batchnorm_pair(grouped: bool):
+    rngs = nnx.Rngs(0)
+    d = BNPointDiscriminator(rngs, layers.GroupedBatchNorm if grouped else nnx.BatchNorm)
+    g = MLPGenerator(z_dim=3, hidden=16, rngs=rngs)
+    # SGD, not Adam: Adam's first steps are about lr * sign(gradient), which turns float32
+    # rounding of a gradient near 0 (the two paths reduce in other orders) into lr.
+    return split_networks(g, d, optax.sgd(0.1), optax.sgd(0.1), jax.random.PRNGKey(1))
+
+
+@pytest.mark.parametrize("case", ["plain", "conditional", "grouped-dropout", "plain-dropout",
+                                  "grouped-batchnorm", "plain-batchnorm"])
 def test_one_d_call_on_real_and_fake_equals_two(case):
     # An MLP D mixes no examples, so the D update scores both batches in one call: the
     # states after two steps must equal those of the two-call reference. With dropout the
     # merged call must draw each batch's masks from that batch's stream (GroupedDropout);
-    # a D with plain dropout keeps two calls.
+    # with BatchNorm it must normalise each batch by its own statistics and advance the
+    # running ones real then fake (GroupedBatchNorm). A D with plain dropout or plain
+    # BatchNorm keeps two calls.
     if case.endswith("dropout"):
-        nets, state = _dropout_pair(grouped=case == "grouped-dropout")
-        assert nets.d_dropout and nets.d_dropout_grouped == (case == "grouped-dropout")
+        nets, state = _dropout_pair(grouped=case.startswith("grouped"))
+    elif case.endswith("batchnorm"):
+        nets, state = _batchnorm_pair(grouped=case.startswith("grouped"))
     else:
         cfg = configs.replace(CFG, conditional=case == "conditional", objective="lsgan")
         nets, state = init_state(cfg, (2,), num_classes=8 if case == "conditional" else None)
-        assert not nets.d_dropout
-    assert nets.d_rows_independent
+    assert nets.d_dropout == case.endswith("dropout")
+    assert nets.d_merges_batches == (not case.startswith("plain-"))
     batch = labelled_batch(32)
     results = []
     for merge in (True, False):
@@ -348,4 +379,4 @@ def test_a_d_that_mixes_examples_is_called_once_per_batch():
     # fake would let each see the other, so the step must keep two calls.
     cfg = configs.replace(CFG, minibatch_disc=True)
     nets, _ = init_state(cfg, (2,))
-    assert not nets.d_rows_independent
+    assert not nets.d_merges_batches

@@ -53,7 +53,7 @@ class ConditionalDiscriminator(nnx.Module):
     a base that declares ``TAKES_PARTS`` gets the two as a tuple, its first layer a
     `jaxgan.nets.layers.PartsLinear`.
     """
-    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.merges_row_groups`)
 
     def __init__(
         self,
@@ -197,7 +197,7 @@ class ImageMLPDiscriminator(nnx.Module):
     a tuple of streams draws each equal block of rows its own masks (`GroupedDropout`), so
     the D update scores real and fake data in one call with the masks of two.
     """
-    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.merges_row_groups`)
     # Its first layer takes the input in parts (`jaxgan.nets.layers.PartsLinear`).
     TAKES_PARTS = True
 

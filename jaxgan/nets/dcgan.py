@@ -74,7 +74,7 @@ def _d_norm(kind: str, num_features: int, rngs: nnx.Rngs):
 
 
 class _Identity(nnx.Module):
-    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.merges_row_groups`)
 
     def __call__(self, h: jax.Array) -> jax.Array:
         return h
@@ -155,7 +155,7 @@ class DCGANDiscriminator(nnx.Module):
       Radford, Metz, Chintala 2015, https://arxiv.org/abs/1511.06434
       Gulrajani et al. 2017 (layer norm), https://arxiv.org/abs/1704.00028
     """
-    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.merges_row_groups`)
 
     def __init__(
         self,

@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from flax.nnx.nn import normalization as _norm
 
 Initializer = Callable[..., jax.Array]
 
@@ -175,7 +176,7 @@ class GroupedDropout(nnx.Dropout):
     same computation (``tests/test_step.py`` compares the steps). A single ``rngs`` (or
     none) is ``nnx.Dropout``'s call.
     """
-    ROW_GROUPS = True  # `jaxgan.functional.dropout_in_row_groups`
+    ROW_GROUPS = True  # `jaxgan.functional.merges_row_groups`
 
     def __call__(self, inputs, *, deterministic: bool | None = None, rngs=None) -> jax.Array:
         if not isinstance(rngs, tuple):
@@ -186,6 +187,61 @@ class GroupedDropout(nnx.Dropout):
         blocks = jnp.split(inputs, len(rngs))
         return jnp.concatenate([super(GroupedDropout, self).__call__(
             b, deterministic=deterministic, rngs=r) for b, r in zip(blocks, rngs)])
+
+
+class GroupedBatchNorm(nnx.BatchNorm):
+    """``nnx.BatchNorm`` that, told ``row_groups = k`` (``nnx.view(module, row_groups=k)``),
+    normalises each of ``k`` equal blocks of rows by that block's own batch statistics and
+    advances the running statistics block after block: what ``k`` calls on the blocks in
+    turn compute. ``row_groups = 1`` (the default) is ``nnx.BatchNorm``'s call.
+
+    Why: the D update scores real and fake data in one call on both batches when D's layers
+    allow it (`jaxgan.step.make_train_step`, ``merge_real_fake``), one matrix product of 2B
+    rows per layer instead of two of B. A D with plain BatchNorm keeps two calls, so that
+    each batch is normalised alone (as DCGAN and the PyTorch references do); with this layer
+    the one call normalises them alone too (``tests/test_step.py`` compares the steps).
+    """
+    ROW_GROUPS = True  # `jaxgan.functional.merges_row_groups`
+
+    def __init__(self, num_features: int, **kwargs):
+        super().__init__(num_features, **kwargs)
+        self.row_groups = 1
+
+    def set_view(self, use_running_average: bool | None = None, row_groups: int | None = None):
+        """Used by ``nnx.view``: ``row_groups`` as well as ``nnx.BatchNorm``'s attribute."""
+        super().set_view(use_running_average)
+        if row_groups is not None:
+            self.row_groups = row_groups
+
+    def __call__(self, x, use_running_average: bool | None = None, *, mask=None):
+        k = self.row_groups
+        running = self.use_running_average if use_running_average is None else use_running_average
+        if k == 1 or running:  # running statistics treat every row alike
+            return super().__call__(x, use_running_average, mask=mask)
+        if x.shape[0] % k or mask is not None:
+            raise ValueError(f"{x.shape[0]} rows cannot be split into {k} equal blocks, one "
+                             "per batch" if mask is None else "row groups take no mask")
+        # The blocks on a new leading axis, reduced apart: one reduction for all blocks'
+        # statistics, not one per block (and no concatenation after). Flax's own helpers,
+        # so the statistics and the normalisation are nnx.BatchNorm's.
+        scale = self.scale[...] if self.scale is not None else None
+        bias = self.bias[...] if self.bias is not None else None
+        x, scale, bias = self.promote_dtype((x, scale, bias), dtype=self.dtype)
+        blocks = x.reshape(k, x.shape[0] // k, *x.shape[1:])
+        features = _norm._canonicalize_axes(x.ndim, self.axis)
+        reduce = tuple(i + 1 for i in range(x.ndim) if i not in features)
+        mean, var = _norm._compute_stats(
+            blocks, reduce, dtype=self.dtype, axis_name=self.axis_name,
+            axis_index_groups=self.axis_index_groups, use_fast_variance=self.use_fast_variance)
+        # Block after block, as k calls advance them.
+        for i in range(k):
+            self.mean[...] = jax.lax.stop_gradient(
+                self.momentum * self.mean[...] + (1 - self.momentum) * mean[i])
+            self.var[...] = jax.lax.stop_gradient(
+                self.momentum * self.var[...] + (1 - self.momentum) * var[i])
+        y = _norm._normalize(blocks, mean, var, scale, bias, reduce,
+                             tuple(i + 1 for i in features), self.dtype, self.epsilon)
+        return y.reshape(x.shape)
 
 
 # PyTorch's nn.Embedding default, N(0, 1): a label embedding on the scale of a N(0, I) z.

@@ -28,13 +28,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import Downsample2x, Upsample2x, dcgan_init
+from jaxgan.nets.layers import Downsample2x, GroupedBatchNorm, Upsample2x, dcgan_init
 
 _BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 convention
 
 
-def _bn(num_features: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
-    return nnx.BatchNorm(num_features, momentum=_BN_MOMENTUM, epsilon=1e-5, rngs=rngs)
+def _bn(num_features: int, rngs: nnx.Rngs, cls=nnx.BatchNorm) -> nnx.BatchNorm:
+    return cls(num_features, momentum=_BN_MOMENTUM, epsilon=1e-5, rngs=rngs)
 
 
 def _linear(d_in: int, d_out: int, rngs: nnx.Rngs) -> nnx.Linear:
@@ -104,16 +104,17 @@ class LSGANMnistDiscriminator(nnx.Module):
       Mao et al. 2017, Least Squares Generative Adversarial Networks,
       https://arxiv.org/abs/1611.04076
     """
-    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.merges_row_groups`)
 
     def __init__(self, *, fc_batchnorm: bool = False, rngs: nnx.Rngs):
         self.in_shape = (28, 28, 1)
         self.num_features = 1024
         self.conv1 = _conv(1, 64, rngs)
         self.conv2 = _conv(64, 128, rngs)
-        self.bn2 = _bn(128, rngs)
+        # Grouped: the D update's one call on real and fake normalises each batch alone.
+        self.bn2 = _bn(128, rngs, GroupedBatchNorm)
         self.fc1 = _linear(128 * 7 * 7, 1024, rngs)
-        self.bn3 = _bn(1024, rngs) if fc_batchnorm else None
+        self.bn3 = _bn(1024, rngs, GroupedBatchNorm) if fc_batchnorm else None
         self.fc2 = _linear(1024, 1, rngs)
 
     def features(self, x: jax.Array) -> jax.Array:

@@ -85,7 +85,7 @@ class MLPDiscriminator(nnx.Module):
     ``features(x)``: the last hidden layer after its activation, (N, hidden); ``head(f)``:
     linear to one logit, (N,); ``__call__(x) = head(features(x))``.
     """
-    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.merges_row_groups`)
     # Its first layer takes the input in parts (`jaxgan.nets.layers.PartsLinear`).
     TAKES_PARTS = True
 
@@ -158,7 +158,7 @@ class MaxoutDiscriminator(nnx.Module):
     ``features(x)``: the last maxout layer, (N, hidden); ``head(f)``: (N,) logits. A submodule
     path such as ``hidden/0`` names a layer's linear pieces, (N, hidden * pieces).
     """
-    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.rows_independent`)
+    ROWWISE = True  # its own code mixes no examples (`jaxgan.functional.merges_row_groups`)
     # Its first layer takes the input in parts (`jaxgan.nets.layers.PartsLinear`).
     TAKES_PARTS = True
 
