@@ -126,15 +126,15 @@ def make_train_step(
                 else nnx.Rngs(dropout=key))
         return args, {"rngs": rngs}
 
-    def discriminate(params, stats, x, y, key, row_groups=1):
-        """D's logits, its new statistics, and AC-GAN's class logits (else None);
-        ``row_groups``: how many equal batches ``x`` stacks, for the BatchNorm layers that
-        normalise each alone (`jaxgan.nets.layers.GroupedBatchNorm`)."""
+    def discriminate(params, stats, x, y, key):
+        """D's logits, its new statistics, and AC-GAN's class logits (else None). A tuple
+        of keys, one per equal batch that ``x`` stacks, also tells D's BatchNorm layers to
+        normalise each batch alone (`jaxgan.nets.layers.GroupedBatchNorm`)."""
         args, kwargs = d_inputs(x, y, key)
 
         def run(d):
-            if row_groups > 1:
-                d = nnx.view(d, row_groups=row_groups, raise_if_not_found=False)
+            if isinstance(key, tuple):
+                d = nnx.view(d, row_groups=len(key), raise_if_not_found=False)
             return d(*args, **kwargs)
 
         out, stats = call(nets.d_graph, params, stats, run)
@@ -184,7 +184,7 @@ def make_train_step(
             # Dropout masks from k1 for the real rows and k2 for the fake, as two calls draw;
             # BatchNorm statistics of each half, real first, as two calls compute.
             logits, d_stats, cls = discriminate(
-                d_params, d_stats, jnp.concatenate([real, fake]), both_y, (k1, k2), 2)
+                d_params, d_stats, jnp.concatenate([real, fake]), both_y, (k1, k2))
             real_logits, fake_logits = logits[: len(real)], logits[len(real):]
             real_cls, fake_cls = (None, None) if cls is None else (cls[: len(real)],
                                                                    cls[len(real):])
