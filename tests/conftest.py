@@ -71,6 +71,30 @@ def pytest_configure(config):
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs",
                       float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")))
+    # Most tests compile a program and run it for a step or a few: XLA's optimisation costs
+    # more than it saves there (2026-12-06, 2 workers on 2 cores: the suite 746 -> 634 s).
+    # JAX's switch for that trade keeps the HLO passes that decide what the tests check
+    # (fusions, copies, collectives, library calls) and turns off LLVM's optimisation and XLA's
+    # rematerialisation. It changes float rounding, so it goes to every subprocess too (through
+    # the environment): an interrupted run resumed in another process must compile as this one
+    # (with it here only, the resumed runs of tests/test_runs.py differed in the last bits).
+    # A test whose time is in running its programs, not compiling them, takes `optimized`.
+    os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+    jax.config.update("jax_disable_most_optimizations",
+                      os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] not in ("", "0"))
+
+
+@pytest.fixture
+def optimized():
+    """Programs compiled as users get them (`pytest_configure` turns most optimisation off),
+    for a test whose run time is in running them and that compares them with no program
+    compiled elsewhere."""
+    import jax
+
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
 
 
 def pytest_unconfigure(config):

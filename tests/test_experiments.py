@@ -68,7 +68,7 @@ def test_dcgan_on_an_image_folder(tmp_path, monkeypatch):
     assert np.asarray(Image.open(out / "samples.png")).shape[-1] == 3
 
 
-def test_lsgan_generator_learns_the_digits_mean_image(mnist_dir):
+def test_lsgan_generator_learns_the_digits_mean_image(mnist_dir, optimized):
     # Regression: with BatchNorm on D's FC layer and separate real / fake batches, D was blind
     # to the fake batch's mean image and G stayed grey noise. The mean of G's pixels must move
     # from ~0 (tanh of small inputs) towards MNIST's mostly black mean (about -0.74); with the
