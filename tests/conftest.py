@@ -79,9 +79,10 @@ def pytest_configure(config):
     # the environment): an interrupted run resumed in another process must compile as this one
     # (with it here only, the resumed runs of tests/test_runs.py differed in the last bits).
     # A test whose time is in running its programs, not compiling them, takes `optimized`.
-    os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
-    jax.config.update("jax_disable_most_optimizations",
-                      os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] not in ("", "0"))
+    # Set in the environment already, JAX read it at import, its own way.
+    if "JAX_DISABLE_MOST_OPTIMIZATIONS" not in os.environ:
+        os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
+        jax.config.update("jax_disable_most_optimizations", True)
 
 
 @pytest.fixture
