@@ -274,9 +274,12 @@ def test_relativistic_losses_see_only_differences_and_g_swaps_the_roles(name, se
     assert obj.relativistic
     grad_real = jax.grad(lambda r: jnp.sum(obj.g_loss(fake, r)))(real)
     assert float(jnp.max(jnp.abs(grad_real))) > 0
-    # Batch-coupled on purpose: the first example's loss moves with the second's output.
-    moved = obj.d_loss(real.at[1].add(3.0), fake)[0]
-    assert abs(float(moved) - float(obj.d_loss(real, fake)[0])) > 1e-3 or name == "rahinge"
+    # Batch-coupled on purpose: the first example's loss moves with the second's output. One
+    # move may leave it where it was (RaLSGAN's square takes the same value either side of its
+    # minimum: seen for one seed), not both a move up and a move down.
+    first = float(obj.d_loss(real, fake)[0])
+    moved = [float(obj.d_loss(real.at[1].add(step), fake)[0]) for step in (3.0, -3.0)]
+    assert max(abs(m - first) for m in moved) > 1e-3 or name == "rahinge"
 
 
 def test_relativistic_hand_values():

@@ -1,5 +1,6 @@
 """Upsample2x computes PyTorch's ConvTranspose2d(4, 2, padding=1) exactly, values and gradients;
-PartsLinear computes nnx.Linear on the concatenated parts, with fewer FLOPs backwards."""
+PartsLinear computes nnx.Linear on the concatenated parts, with fewer FLOPs backwards; matmul is
+jnp.dot, its kernel gradient in the product XLA:CPU runs fastest."""
 
 import functools
 
@@ -311,6 +312,84 @@ def test_parts_linear_rejects_parts_of_the_wrong_width():
     with pytest.raises(ValueError,
                        match=r"widths \[3, 3\] do not make this layer's 7 input features"):
         layer((parts[0], parts[1][:, :3]))
+
+
+# (rows, I, O) of `layers.weight_gradient`'s three forms on CPU: a dense layer's batch, a
+# convolution GEMM's many rows with a taller than wide kernel, the same with a wide one; and a
+# kernel small enough for Eigen.
+KERNEL_GRADIENT_CASES = {"input_transposed": (64, 512, 256), "wide_output": (640, 512, 160),
+                         "plain": (640, 128, 1024), "small": (640, 64, 32)}
+
+
+@pytest.mark.parametrize("form", list(KERNEL_GRADIENT_CASES))
+def test_matmul_is_jnp_dot_in_value_and_every_derivative(form):
+    rows, i, o = KERNEL_GRADIENT_CASES[form]
+    assert layers._gradient_form(rows, i, o) == ("plain" if form == "small" else form)
+    kx, kk, kt = jax.random.split(jax.random.key(rows + i + o), 3)
+    # (2, rows / 2, I): the layer flattens leading axes into rows, as nnx.Linear's product does.
+    x = jax.random.normal(kx, (2, rows // 2, i))
+    kernel = jax.random.normal(kk, (i, o)) / np.sqrt(i)
+    t = jax.random.normal(kt, (o,))
+
+    def loss(product, x, kernel):
+        return jnp.sum(jnp.sin(product(x, kernel)) * t)
+
+    fast, plain = jax.jit(functools.partial(loss, layers.matmul)), functools.partial(loss, jnp.dot)
+    chex.assert_trees_all_close(fast(x, kernel), plain(x, kernel), rtol=1e-5)
+    chex.assert_trees_all_close(jax.jit(jax.grad(fast, (0, 1)))(x, kernel),
+                                jax.grad(plain, (0, 1))(x, kernel), atol=1e-4, rtol=1e-4)
+    # Forward mode and second order (the gradient penalty's), as for jnp.dot.
+    tangents = (jax.random.normal(kt, x.shape), jax.random.normal(kk, kernel.shape))
+    chex.assert_trees_all_close(jax.jvp(fast, (x, kernel), tangents),
+                                jax.jvp(plain, (x, kernel), tangents), atol=1e-3, rtol=1e-4)
+
+    def penalty(f):
+        return lambda x, kernel: jnp.sum(jax.grad(f)(x, kernel) ** 2)
+
+    chex.assert_trees_all_close(jax.grad(penalty(fast), 1)(x, kernel),
+                                jax.grad(penalty(plain), 1)(x, kernel), atol=1e-3, rtol=1e-4)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the forms are XLA:CPU's")
+@pytest.mark.parametrize("form", ["input_transposed", "wide_output", "plain"])
+def test_the_compiled_kernel_gradient_is_the_product_of_its_form(form):
+    """What XLA runs, not only what JAX traced: its algebraic simplifier folds a transpose
+    into a product unless the barrier stops it."""
+    rows, i, o = KERNEL_GRADIENT_CASES[form]
+    x, kernel = jnp.ones((rows, i)), jnp.ones((i, o))
+    hlo = jax.jit(jax.grad(lambda k: jnp.sum(layers.matmul(x, k) ** 2))).lower(kernel)
+    text = hlo.compile().as_text()
+    shapes = {"input_transposed": f"f32[{i},{o}]", "wide_output": f"f32[{o},{i}]",
+              "plain": f"f32[{i},{o}]"}
+    # The kernel gradient's product: (I, O), or (O, I) for the wide output.
+    line = next((line for line in text.splitlines()
+                 if f"= {shapes[form]}" in line and ("dot(" in line or "kind=kCustom" in line)),
+                None)
+    assert line is not None, f"no {shapes[form]} product in the compiled gradient:\n{text}"
+    if form == "input_transposed":
+        # A plain product of x.T, materialised: no operand contracted on its first axis.
+        assert "lhs_contracting_dims={0}" not in line, line
+    else:
+        assert "dot(" in line and "lhs_contracting_dims={0}" in line, line
+
+
+def test_linear_layers_take_their_product_through_matmul():
+    layer = nnx.Linear(512, 256, dot_general=layers.dense_dot_general, rngs=nnx.Rngs(0))
+    plain = nnx.Linear(512, 256, rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (64, 512))
+
+    def grads(module):
+        graph, params = nnx.split(module)
+        return jax.grad(lambda p: jnp.sum(jnp.tanh(nnx.merge(graph, p)(x))))(params)
+
+    chex.assert_trees_all_close(grads(layer), grads(plain), atol=1e-5, rtol=1e-5)
+    jaxpr = str(jax.make_jaxpr(lambda x: layer(x))(x))
+    assert "custom_jvp_call" in jaxpr
+    # Anything but a dense layer's product is jax.lax.dot_general's, as given.
+    batched = layers.dense_dot_general(jnp.ones((3, 4, 5)), jnp.ones((3, 5, 2)),
+                                       (((2,), (1,)), ((0,), (0,))))
+    chex.assert_trees_all_close(batched, jnp.full((3, 4, 2), 5.0))
+    assert layers.torch_linear(4, 2, nnx.Rngs(0)).dot_general is layers.dense_dot_general
 
 
 @pytest.mark.parametrize("groups", [2, 3])

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import Downsample2x, Upsample2x, dcgan_init
+from jaxgan.nets.layers import Downsample2x, Upsample2x, dcgan_init, dense_dot_general
 
 RESOLUTIONS = (28, 32, 64, 128, 256)
 _BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 convention
@@ -116,7 +116,8 @@ class DCGANGenerator(nnx.Module):
         self.out_shape = (resolution, resolution, channels)
         self.base = base
         self.project = nnx.Linear(
-            z_dim, base * base * widths[0], use_bias=False, kernel_init=dcgan_init, rngs=rngs
+            z_dim, base * base * widths[0], use_bias=False, kernel_init=dcgan_init,
+            dot_general=dense_dot_general, rngs=rngs
         )
         self.project_bn = _bn(widths[0], rngs)
         self.ups = nnx.List(

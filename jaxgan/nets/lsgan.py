@@ -28,7 +28,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxgan.nets.layers import Downsample2x, GroupedBatchNorm, Upsample2x, dcgan_init
+from jaxgan.nets.layers import (
+    Downsample2x,
+    GroupedBatchNorm,
+    Upsample2x,
+    dcgan_init,
+    dense_dot_general,
+)
 
 _BN_MOMENTUM = 0.9  # PyTorch's momentum=0.1 convention
 
@@ -38,7 +44,8 @@ def _bn(num_features: int, rngs: nnx.Rngs, cls=nnx.BatchNorm) -> nnx.BatchNorm:
 
 
 def _linear(d_in: int, d_out: int, rngs: nnx.Rngs) -> nnx.Linear:
-    return nnx.Linear(d_in, d_out, kernel_init=dcgan_init, rngs=rngs)
+    return nnx.Linear(d_in, d_out, kernel_init=dcgan_init, dot_general=dense_dot_general,
+                      rngs=rngs)
 
 
 def _conv(c_in: int, c_out: int, rngs: nnx.Rngs) -> Downsample2x:
