@@ -319,12 +319,18 @@ def test_parts_linear_rejects_parts_of_the_wrong_width():
 # kernel small enough for Eigen.
 KERNEL_GRADIENT_CASES = {"input_transposed": (64, 512, 256), "wide_output": (640, 512, 160),
                          "plain": (640, 128, 1024), "small": (640, 64, 32)}
+# A dense layer's batch with a kernel of `layers.BIG_MATRIX` entries: its input gradient too
+# takes the product with the wide output.
+BIG_DENSE = (64, 1024, 1024)
 
 
-@pytest.mark.parametrize("form", list(KERNEL_GRADIENT_CASES))
+@pytest.mark.parametrize("form", [*KERNEL_GRADIENT_CASES, "big_dense"])
 def test_matmul_is_jnp_dot_in_value_and_every_derivative(form):
-    rows, i, o = KERNEL_GRADIENT_CASES[form]
-    assert layers._gradient_form(rows, i, o) == ("plain" if form == "small" else form)
+    rows, i, o = BIG_DENSE if form == "big_dense" else KERNEL_GRADIENT_CASES[form]
+    assert layers._gradient_form(rows, i, o) == {"small": "plain", "big_dense": "input_transposed"
+                                                 }.get(form, form)
+    assert layers._input_gradient_form(rows, i, o) == ("wide_output" if form == "big_dense"
+                                                       else "plain")
     kx, kk, kt = jax.random.split(jax.random.key(rows + i + o), 3)
     # (2, rows / 2, I): the layer flattens leading axes into rows, as nnx.Linear's product does.
     x = jax.random.normal(kx, (2, rows // 2, i))
@@ -371,6 +377,16 @@ def test_the_compiled_kernel_gradient_is_the_product_of_its_form(form):
         assert "lhs_contracting_dims={0}" not in line, line
     else:
         assert "dot(" in line and "lhs_contracting_dims={0}" in line, line
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the forms are XLA:CPU's")
+def test_the_compiled_input_gradient_of_a_big_dense_layer_has_the_wide_output():
+    rows, i, o = BIG_DENSE
+    kernel = jnp.ones((i, o))
+    text = jax.jit(jax.grad(lambda x: jnp.sum(layers.matmul(x, kernel) ** 2))).lower(
+        jnp.ones((rows, i))).compile().as_text()
+    # (kernel @ g.T), (I, rows), not (rows, I).
+    assert any(f"= f32[{i},{rows}]" in line and "dot(" in line for line in text.splitlines()), text
 
 
 def test_linear_layers_take_their_product_through_matmul():
