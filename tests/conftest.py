@@ -1,3 +1,4 @@
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -85,17 +86,32 @@ def pytest_configure(config):
         jax.config.update("jax_disable_most_optimizations", True)
 
 
-@pytest.fixture
-def optimized():
-    """Programs compiled as users get them (`pytest_configure` turns most optimisation off),
-    for a test whose run time is in running them and that compares them with no program
-    compiled elsewhere."""
+@contextlib.contextmanager
+def _optimizing():
     import jax
 
     before = jax.config.read("jax_disable_most_optimizations")
     jax.config.update("jax_disable_most_optimizations", False)
-    yield
-    jax.config.update("jax_disable_most_optimizations", before)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
+
+
+@pytest.fixture
+def optimized():
+    """Programs compiled as users get them (`pytest_configure` turns most optimisation off),
+    for a test whose run time is in running them and that compares them with no program
+    compiled elsewhere. Drawing LSGAN's 13 M initial weights is such a run: 6.8 s compiled
+    without optimisation, 2.2 s with (0.4 s against 5.0 s the second time)."""
+    with _optimizing():
+        yield
+
+
+@pytest.fixture(scope="session")
+def optimizing():
+    """`optimized` as a context manager, for the part of a module-scoped fixture that runs."""
+    return _optimizing
 
 
 def pytest_unconfigure(config):

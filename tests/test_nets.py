@@ -1,5 +1,6 @@
 """Generators and discriminators: shapes, ranges, PyTorch layer-for-layer match, functional use."""
 
+import contextlib
 import math
 
 import chex
@@ -202,9 +203,10 @@ def _leaky(x):
 
 
 @pytest.fixture(scope="module")
-def lsgan_pair():
-    g = nets.LSGANMnistGenerator(rngs=rngs(0))
-    d = nets.LSGANMnistDiscriminator(fc_batchnorm=True, rngs=rngs(1))  # the listing, exactly
+def lsgan_pair(optimizing):
+    with optimizing():  # the initial weights, 13 M of them (tests/conftest.py)
+        g = nets.LSGANMnistGenerator(rngs=rngs(0))
+        d = nets.LSGANMnistDiscriminator(fc_batchnorm=True, rngs=rngs(1))  # the listing, exactly
     # Non-trivial BatchNorm affine parameters, so that their layout is tested too.
     for i, bn in enumerate((g.bn1, g.bn2, g.bn3, d.bn2, d.bn3)):
         k1, k2 = jax.random.split(jax.random.key(10 + i))
@@ -356,9 +358,11 @@ def _functional_models():
 
 
 @pytest.fixture(scope="module", params=list(_functional_models()))
-def functional(request):
+def functional(request, optimizing):
     ctor, shape = _functional_models()[request.param]
-    model = ctor()
+    # LSGAN's initial weights, 13 M of them, are drawn faster compiled optimised (conftest).
+    with optimizing() if request.param.startswith("lsgan") else contextlib.nullcontext():
+        model = ctor()
     x = jax.random.normal(jax.random.key(0), shape)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
