@@ -1,6 +1,6 @@
 """Upsample2x computes PyTorch's ConvTranspose2d(4, 2, padding=1) exactly, values and gradients;
 PartsLinear computes nnx.Linear on the concatenated parts, with fewer FLOPs backwards; matmul is
-jnp.dot, its kernel gradient in the product XLA:CPU runs fastest."""
+jnp.dot, its gradients in the products XLA:CPU runs fastest."""
 
 import functools
 
