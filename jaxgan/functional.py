@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -29,13 +30,42 @@ def has_dropout(module: nnx.Module) -> bool:
 _ROWWISE_LAYERS = (nnx.Linear, nnx.Conv, nnx.ConvTranspose, nnx.Embed, nnx.LayerNorm, nnx.List)
 
 
+def interleave_rows(*batches: jax.Array) -> jax.Array:
+    """Equal batches as one, their rows interleaved: ``a0 b0 a1 b1 ...`` for batches ``a`` and
+    ``b``; row group ``j`` of the result (rows ``j, j + k, ...``) is batch ``j``.
+
+    Why interleaved, not one batch after the other: split across devices by rows (data
+    parallelism, `jaxgan.mesh`), each device's block of the result holds its own rows of
+    every batch, so a network called on it needs no data from other devices. Concatenated,
+    device ``d`` would hold other devices' rows: on 8 CPU devices the cGAN MLPs' step (batch
+    16, one D step) then moved activations between devices in 32 collective-permutes and 4
+    all-gathers, and computed its dropout masks' hash 4x over (2,515 xors in the program
+    against 583 for two calls); interleaved, its one collective is the gradients'
+    all-reduce, as with two calls. On one device both layouts ran alike (2026-12-06, one
+    process alternating windows: cGAN MLPs 0.999x, LSGAN 1.001x, DCGAN 64 px 0.987x).
+    """
+    if len({b.shape for b in batches}) != 1:
+        raise ValueError(f"row groups need batches of one shape, got {[b.shape for b in batches]}")
+    return jnp.stack(batches, axis=1).reshape(-1, *batches[0].shape[1:])
+
+
+def row_grouped(x: jax.Array, k: int) -> jax.Array:
+    """``x`` (``n * k`` rows) as ``(n, k, ...)``: ``[:, j]`` is row group ``j`` (rows ``j, j + k,
+    ...``), the ``j``-th batch `interleave_rows` took."""
+    if x.shape[0] % k:
+        raise ValueError(f"{x.shape[0]} rows cannot be split into {k} equal row groups, one "
+                         "per batch")
+    return x.reshape(x.shape[0] // k, k, *x.shape[1:])
+
+
 def merges_row_groups(module: nnx.Module) -> bool:
-    """Whether one call on equal batches stacked computes what a call on each batch does, in
-    train mode: every submodule is a row-wise Flax layer, a class that declares ``ROWWISE =
-    True`` (its own code mixes no rows; its submodules are checked here), or a row-group
-    layer (``ROW_GROUPS = True``): `jaxgan.nets.layers.GroupedDropout` draws each batch its
-    masks from that batch's stream, `jaxgan.nets.layers.GroupedBatchNorm` normalises each
-    batch by its own statistics when viewed with ``row_groups``."""
+    """Whether one call on equal batches interleaved (`interleave_rows`) computes what a call
+    on each batch does, in train mode: every submodule is a row-wise Flax layer, a class that
+    declares ``ROWWISE = True`` (its own code mixes no rows; its submodules are checked
+    here), or a row-group layer (``ROW_GROUPS = True``): `jaxgan.nets.layers.GroupedDropout`
+    draws each row group its masks from that batch's stream,
+    `jaxgan.nets.layers.GroupedBatchNorm` normalises each by its own statistics when viewed
+    with ``row_groups``."""
     return all(isinstance(m, _ROWWISE_LAYERS) or getattr(type(m), "ROWWISE", False)
                or getattr(type(m), "ROW_GROUPS", False) for _, m in nnx.iter_modules(module))
 

@@ -17,6 +17,7 @@ and the run folders behind ``resumed.json`` (``saved_on_1`` is continued by the 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import warnings
@@ -75,8 +76,12 @@ def compare_steps(name: str, cfg) -> dict:
     # Adam's first update is about lr * sign(gradient): where a gradient is rounding noise (a
     # bias before BatchNorm) the two meshes may step opposite ways, 2 lr apart.
     lr = [getattr(cfg, k) for k in ("g_lr", "d_lr", "lr", "theta_lr") if hasattr(cfg, k)]
+    # The 8-device program's collective ops (op names, as ``all-gather(`` in the HLO text).
+    collectives = re.findall(r" (all-reduce|all-gather|all-to-all|collective-permute|"
+                             r"reduce-scatter)(?:-start)?\(", eight[2])
     return {"state": differences(one[0], eight[0]), "metrics": differences(one[1], eight[1]),
-            "all_reduce": "all-reduce" in eight[2], "lr": max(lr)}
+            "all_reduce": "all-reduce" in eight[2], "collectives": sorted(set(collectives)),
+            "lr": max(lr)}
 
 
 def two_a_call(cfg) -> dict:

@@ -6,8 +6,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jaxgan.functional import apply, call, chunked, eval_view, has_dropout, merges_row_groups
+from jaxgan.functional import (
+    apply,
+    call,
+    chunked,
+    eval_view,
+    has_dropout,
+    interleave_rows,
+    merges_row_groups,
+    row_grouped,
+)
 
 
 def test_chunked_pads_the_last_chunk_and_compiles_once():
@@ -97,3 +108,21 @@ def test_merges_row_groups_knows_which_networks_keep_two_batches_apart_in_one_ca
     assert not merges_row_groups(Chain(nnx.BatchNorm(2, rngs=rngs)))
     assert not merges_row_groups(Chain(nnx.Dropout(0.5)))
     assert merges_row_groups(Chain(GroupedBatchNorm(2, rngs=rngs), GroupedDropout(0.5)))
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(1, 4), n=st.integers(1, 5), width=st.integers(1, 3))
+def test_interleave_rows_puts_batch_j_in_row_group_j(k, n, width):
+    batches = [np.arange(n * width).reshape(n, width) + 100 * j for j in range(k)]
+    x = interleave_rows(*map(jnp.asarray, batches))
+    assert x.shape == (n * k, width)
+    for j, b in enumerate(batches):
+        np.testing.assert_array_equal(x[j::k], b)  # rows j, j + k, ...
+        np.testing.assert_array_equal(row_grouped(x, k)[:, j], b)
+
+
+def test_row_groups_need_equal_batches():
+    with pytest.raises(ValueError, match="batches of one shape"):
+        interleave_rows(jnp.ones((3, 2)), jnp.ones((4, 2)))
+    with pytest.raises(ValueError, match="7 rows cannot be split into 2 equal row groups"):
+        row_grouped(jnp.ones((7, 2)), 2)

@@ -82,6 +82,17 @@ def test_the_compiler_reduces_over_the_global_batch(eight):
     assert all(_read(eight, "steps.json")[c]["all_reduce"] for c in STEP_CASES)
 
 
+def test_merged_d_calls_move_no_rows_between_devices(eight):
+    """ring8's D update scores real and fake rows in one call on them interleaved
+    (`jaxgan.functional.interleave_rows`): each device's block holds its own rows of both, so
+    the only collective is the gradients' all-reduce. (Concatenated, the 8-device program
+    moved activations in all-gathers and collective-permutes.) The cGAN case's D steps slice
+    the n_critic batches apart, which does move rows: its collective-permutes are those."""
+    steps = _read(eight, "steps.json")
+    assert steps["mlp_ring8"]["collectives"] == ["all-reduce"]
+    assert "all-gather" not in steps["cgan_mlp_dropout_ncritic2"]["collectives"]
+
+
 def test_compare_on_8_devices_gives_the_one_device_table(eight):
     """8 seeds, one per device: the same losses and evaluations."""
     tables = _read(eight, "compare.json")

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
+from jaxgan.functional import interleave_rows, row_grouped
 from jaxgan.nets import layers
 
 FAST_FORMS = {"gemm": layers.conv_transpose_gemm, "conv3x3": layers.conv_transpose_conv3x3}
@@ -409,28 +410,30 @@ def test_linear_layers_take_their_product_through_matmul():
 
 
 @pytest.mark.parametrize("groups", [2, 3])
-def test_grouped_dropout_draws_each_block_the_mask_of_its_own_call(groups):
-    x = jax.random.normal(jax.random.PRNGKey(0), (6 * groups, 5)) + 3.0
+def test_grouped_dropout_draws_each_row_group_the_mask_of_its_own_call(groups):
+    # Batches of 6 interleaved, as the merged D call takes them: rows j, j + k, ... are batch j.
+    batches = [jax.random.normal(jax.random.PRNGKey(i), (6, 5)) + 3.0 for i in range(groups)]
+    x = interleave_rows(*batches)
     layer = layers.GroupedDropout(0.5)
     keys = [jax.random.PRNGKey(10 + i) for i in range(groups)]
     # Two layers in a row: each stream advances per call, as in a D with dropout per layer.
     streams = tuple(nnx.Rngs(dropout=k) for k in keys)
-    grouped = layer(layer(x, rngs=streams), rngs=streams)
+    grouped = row_grouped(layer(layer(x, rngs=streams), rngs=streams), groups)
     streams = [nnx.Rngs(dropout=k) for k in keys]
-    blocks = jnp.split(x, groups)
-    alone = jnp.concatenate([layer(layer(b, rngs=r), rngs=r) for b, r in zip(blocks, streams)])
-    chex.assert_trees_all_equal(grouped, alone)
-    # A single stream is nnx.Dropout's call.
+    for j, (b, r) in enumerate(zip(batches, streams)):
+        chex.assert_trees_all_equal(grouped[:, j], layer(layer(b, rngs=r), rngs=r))
+    # Deterministic, nothing dropped; a single stream is nnx.Dropout's call.
+    chex.assert_trees_all_equal(layer(x, rngs=streams, deterministic=True), x)
     plain = nnx.Dropout(0.5)(x, rngs=nnx.Rngs(dropout=keys[0]))
     chex.assert_trees_all_equal(layer(x, rngs=nnx.Rngs(dropout=keys[0])), plain)
-    # Masks differ between blocks (not one mask repeated) and drop about half.
+    # Masks differ between groups (not one mask repeated) and drop about half.
     dropped = grouped == 0
     assert 0.2 < float(jnp.mean(dropped)) < 0.95
-    assert not jnp.array_equal(dropped[:6], dropped[6:12])
+    assert not jnp.array_equal(dropped[:, 0], dropped[:, 1])
 
 
 def test_grouped_dropout_rejects_rows_it_cannot_split_evenly():
-    with pytest.raises(ValueError, match="7 rows cannot be split into 2 equal blocks"):
+    with pytest.raises(ValueError, match="7 rows cannot be split into 2 equal row groups"):
         layers.GroupedDropout(0.5)(jnp.ones((7, 3)), rngs=(nnx.Rngs(0), nnx.Rngs(1)))
 
 
@@ -445,12 +448,13 @@ def _bn_pair():
 
 
 @pytest.mark.parametrize("groups", [2, 3])
-def test_grouped_batch_norm_normalises_each_block_as_its_own_call(groups):
-    # NHWC blocks with their own means and spreads: one call on all of them with row_groups
-    # must give what separate nnx.BatchNorm calls on each in turn give, output, running
-    # statistics (advanced block after block) and gradients.
-    shift = jnp.arange(groups, dtype=jnp.float32).repeat(5)[:, None, None, None]
-    x = jax.random.normal(jax.random.PRNGKey(0), (5 * groups, 3, 3, 4)) * (1 + shift) + 2 * shift
+def test_grouped_batch_norm_normalises_each_row_group_as_its_own_call(groups):
+    # NHWC batches with their own means and spreads, interleaved: one call on all of them
+    # with row_groups must give what separate nnx.BatchNorm calls on each in turn give,
+    # output, running statistics (advanced batch after batch) and gradients.
+    batches = [jax.random.normal(jax.random.PRNGKey(j), (5, 3, 3, 4)) * (1 + j) + 2 * j
+               for j in range(groups)]
+    x = interleave_rows(*batches)
     grouped, plain = _bn_pair()
 
     def loss_grouped(x, bn):
@@ -458,7 +462,8 @@ def test_grouped_batch_norm_normalises_each_block_as_its_own_call(groups):
         return jnp.sum(jnp.sin(y)), y
 
     def loss_plain(x, bn):
-        y = jnp.concatenate([bn(b) for b in jnp.split(x, groups)])
+        g = row_grouped(x, groups)
+        y = interleave_rows(*[bn(g[:, j]) for j in range(groups)])
         return jnp.sum(jnp.sin(y)), y
 
     (_, y1), g1 = nnx.value_and_grad(loss_grouped, argnums=(0, 1), has_aux=True)(x, grouped)
@@ -469,7 +474,7 @@ def test_grouped_batch_norm_normalises_each_block_as_its_own_call(groups):
                                 atol=1e-4)
     chex.assert_trees_all_close(grouped.mean[...], plain.mean[...], atol=1e-6)
     chex.assert_trees_all_close(grouped.var[...], plain.var[...], atol=1e-5)
-    # Not one normalisation of all rows: the blocks' means differ by 2, so that would differ.
+    # Not one normalisation of all rows: the batches' means differ by 2, so that would differ.
     pooled = nnx.BatchNorm(4, momentum=0.9, rngs=nnx.Rngs(0))(x)
     assert float(jnp.max(jnp.abs(pooled - y1))) > 0.1
     assert grouped.row_groups == 1  # the view changed, the layer did not
@@ -483,5 +488,5 @@ def test_grouped_batch_norm_alone_and_in_inference_is_nnx_batch_norm():
     # Running statistics treat every row alike: row groups change nothing in inference.
     viewed = nnx.view(grouped, row_groups=2, use_running_average=True)
     chex.assert_trees_all_equal(viewed(x), nnx.view(plain, use_running_average=True)(x))
-    with pytest.raises(ValueError, match="7 rows cannot be split into 2 equal blocks"):
+    with pytest.raises(ValueError, match="7 rows cannot be split into 2 equal row groups"):
         nnx.view(grouped, row_groups=2)(jnp.ones((7, 4)))

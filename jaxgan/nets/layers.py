@@ -60,6 +60,7 @@ from flax.nnx.nn import normalization as _norm
 from jax.custom_derivatives import SymbolicZero
 
 from jaxgan import xla_cpu
+from jaxgan.functional import interleave_rows, row_grouped
 
 Initializer = Callable[..., jax.Array]
 
@@ -291,40 +292,52 @@ def torch_linear(d_in: int, d_out: int, rngs: nnx.Rngs) -> PartsLinear:
 
 
 class GroupedDropout(nnx.Dropout):
-    """``nnx.Dropout`` that also takes ``rngs`` as a tuple of streams, one per equal block of
-    rows: block ``i`` gets the mask a call on that block alone with ``rngs[i]`` would draw.
+    """``nnx.Dropout`` that also takes ``rngs`` as a tuple of ``k`` streams, one per row group
+    (rows ``j, j + k, ...``, `jaxgan.functional.row_grouped`): group ``j`` gets the mask a
+    call on that group alone with ``rngs[j]`` would draw.
 
-    Why: the D update scores real and fake data in one call on both batches when D mixes no
-    examples (`jaxgan.step.make_train_step`, ``merge_real_fake``). With plain dropout that
-    one call would draw one mask from one stream, other numbers than the two calls of the
-    reference; with a stream per batch it draws the same masks, so the merged call is the
-    same computation (``tests/test_step.py`` compares the steps). A single ``rngs`` (or
-    none) is ``nnx.Dropout``'s call.
+    Why: the D update scores real and fake data in one call on both batches interleaved when
+    D mixes no examples (`jaxgan.step.make_train_step`, ``merge_real_fake``). With plain
+    dropout that one call would draw one mask from one stream, other numbers than the two
+    calls of the reference; with a stream per batch it draws the same masks, so the merged
+    call is the same computation (``tests/test_step.py`` compares the steps). A single
+    ``rngs`` (or none) is ``nnx.Dropout``'s call.
     """
     ROW_GROUPS = True  # `jaxgan.functional.merges_row_groups`
 
     def __call__(self, inputs, *, deterministic: bool | None = None, rngs=None) -> jax.Array:
         if not isinstance(rngs, tuple):
             return super().__call__(inputs, deterministic=deterministic, rngs=rngs)
-        if inputs.shape[0] % len(rngs):
-            raise ValueError(f"{inputs.shape[0]} rows cannot be split into {len(rngs)} "
-                             "equal blocks, one per dropout stream")
-        blocks = jnp.split(inputs, len(rngs))
-        return jnp.concatenate([super(GroupedDropout, self).__call__(
-            b, deterministic=deterministic, rngs=r) for b, r in zip(blocks, rngs)])
+        groups = row_grouped(inputs, len(rngs))
+        on = self.deterministic if deterministic is None else deterministic
+        if on is not False or self.rate in (0.0, 1.0):
+            # No mask to draw (or nnx.Dropout's error for an unset `deterministic`).
+            return jnp.stack([super(GroupedDropout, self).__call__(
+                groups[:, j], deterministic=deterministic, rngs=r)
+                for j, r in enumerate(rngs)], axis=1).reshape(inputs.shape)
+        # Each group's mask as nnx.Dropout draws it (where its call on ones keeps a value),
+        # interleaved as the rows are, then nnx.Dropout's select on all rows at once.
+        # Dropping each group's rows apart and stacking the results made XLA:CPU keep the
+        # stacked rows as one more array, hashing the masks again for it (the cGAN MLPs'
+        # step: 688 xors against 458 this way, which computes each mask once).
+        ones = jnp.ones_like(groups[:, 0])
+        mask = interleave_rows(*[super(GroupedDropout, self).__call__(
+            ones, deterministic=False, rngs=r) != 0 for r in rngs])
+        return jax.lax.select(mask, inputs / (1.0 - self.rate), jnp.zeros_like(inputs))
 
 
 class GroupedBatchNorm(nnx.BatchNorm):
     """``nnx.BatchNorm`` that, told ``row_groups = k`` (``nnx.view(module, row_groups=k)``),
-    normalises each of ``k`` equal blocks of rows by that block's own batch statistics and
-    advances the running statistics block after block: what ``k`` calls on the blocks in
-    turn compute. ``row_groups = 1`` (the default) is ``nnx.BatchNorm``'s call.
+    normalises each of ``k`` row groups (rows ``j, j + k, ...``, `jaxgan.functional.row_grouped`)
+    by that group's own batch statistics and advances the running statistics group after
+    group: what ``k`` calls on the groups in turn compute. ``row_groups = 1`` (the default)
+    is ``nnx.BatchNorm``'s call.
 
-    Why: the D update scores real and fake data in one call on both batches when D's layers
-    allow it (`jaxgan.step.make_train_step`, ``merge_real_fake``), one matrix product of 2B
-    rows per layer instead of two of B. A D with plain BatchNorm keeps two calls, so that
-    each batch is normalised alone (as DCGAN and the PyTorch references do); with this layer
-    the one call normalises them alone too (``tests/test_step.py`` compares the steps).
+    Why: the D update scores real and fake data in one call on both batches interleaved
+    when D's layers allow it (`jaxgan.step.make_train_step`, ``merge_real_fake``), one matrix
+    product of 2B rows per layer instead of two of B. A D with plain BatchNorm keeps two
+    calls, so that each batch is normalised alone (as DCGAN and the PyTorch references do);
+    with this layer the one call normalises them alone too (``tests/test_step.py`` compares the steps).
     """
     ROW_GROUPS = True  # `jaxgan.functional.merges_row_groups`
 
@@ -343,29 +356,28 @@ class GroupedBatchNorm(nnx.BatchNorm):
         running = self.use_running_average if use_running_average is None else use_running_average
         if k == 1 or running:  # running statistics treat every row alike
             return super().__call__(x, use_running_average, mask=mask)
-        if x.shape[0] % k or mask is not None:
-            raise ValueError(f"{x.shape[0]} rows cannot be split into {k} equal blocks, one "
-                             "per batch" if mask is None else "row groups take no mask")
-        # The blocks on a new leading axis, reduced apart: one reduction for all blocks'
-        # statistics, not one per block (and no concatenation after). Flax's own helpers,
-        # so the statistics and the normalisation are nnx.BatchNorm's.
+        if mask is not None:
+            raise ValueError("row groups take no mask")
+        # The groups on axis 1, reduced apart: one reduction for all groups' statistics,
+        # (k, features). Flax's own helpers, so the statistics and the normalisation are
+        # nnx.BatchNorm's.
         scale = self.scale[...] if self.scale is not None else None
         bias = self.bias[...] if self.bias is not None else None
         x, scale, bias = self.promote_dtype((x, scale, bias), dtype=self.dtype)
-        blocks = x.reshape(k, x.shape[0] // k, *x.shape[1:])
-        features = _norm._canonicalize_axes(x.ndim, self.axis)
-        reduce = tuple(i + 1 for i in range(x.ndim) if i not in features)
+        groups = row_grouped(x, k)
+        features = tuple(i + 1 for i in _norm._canonicalize_axes(x.ndim, self.axis))
+        reduce = tuple(i for i in range(groups.ndim) if i != 1 and i not in features)
         mean, var = _norm._compute_stats(
-            blocks, reduce, dtype=self.dtype, axis_name=self.axis_name,
+            groups, reduce, dtype=self.dtype, axis_name=self.axis_name,
             axis_index_groups=self.axis_index_groups, use_fast_variance=self.use_fast_variance)
-        # Block after block, as k calls advance them.
+        # Group after group, as k calls advance them.
         for i in range(k):
             self.mean[...] = jax.lax.stop_gradient(
                 self.momentum * self.mean[...] + (1 - self.momentum) * mean[i])
             self.var[...] = jax.lax.stop_gradient(
                 self.momentum * self.var[...] + (1 - self.momentum) * var[i])
-        y = _norm._normalize(blocks, mean, var, scale, bias, reduce,
-                             tuple(i + 1 for i in features), self.dtype, self.epsilon)
+        y = _norm._normalize(groups, mean, var, scale, bias, reduce, features, self.dtype,
+                             self.epsilon)
         return y.reshape(x.shape)
 
 
