@@ -328,16 +328,17 @@ class GroupedDropout(nnx.Dropout):
 
 class GroupedBatchNorm(nnx.BatchNorm):
     """``nnx.BatchNorm`` that, told ``row_groups = k`` (``nnx.view(module, row_groups=k)``),
-    normalises each of ``k`` row groups (rows ``j, j + k, ...``, `jaxgan.functional.row_grouped`)
-    by that group's own batch statistics and advances the running statistics group after
-    group: what ``k`` calls on the groups in turn compute. ``row_groups = 1`` (the default)
-    is ``nnx.BatchNorm``'s call.
+    normalises each of ``k`` row groups (rows ``j, j + k, ...``,
+    `jaxgan.functional.row_grouped`) by that group's own batch statistics and advances the
+    running statistics group after group: what ``k`` calls on the groups in turn compute.
+    ``row_groups = 1`` (the default) is ``nnx.BatchNorm``'s call.
 
     Why: the D update scores real and fake data in one call on both batches interleaved
     when D's layers allow it (`jaxgan.step.make_train_step`, ``merge_real_fake``), one matrix
     product of 2B rows per layer instead of two of B. A D with plain BatchNorm keeps two
     calls, so that each batch is normalised alone (as DCGAN and the PyTorch references do);
-    with this layer the one call normalises them alone too (``tests/test_step.py`` compares the steps).
+    with this layer the one call normalises them alone too (``tests/test_step.py`` compares
+    the steps).
     """
     ROW_GROUPS = True  # `jaxgan.functional.merges_row_groups`
 
