@@ -311,10 +311,9 @@ class GroupedDropout(nnx.Dropout):
         groups = row_grouped(inputs, len(rngs))
         on = self.deterministic if deterministic is None else deterministic
         if on is not False or self.rate in (0.0, 1.0):
-            # No mask to draw (or nnx.Dropout's error for an unset `deterministic`).
-            return jnp.stack([super(GroupedDropout, self).__call__(
-                groups[:, j], deterministic=deterministic, rngs=r)
-                for j, r in enumerate(rngs)], axis=1).reshape(inputs.shape)
+            # No mask to draw: nnx.Dropout's answer for all rows alike (the inputs, or zeros),
+            # drawing from no stream; or its error for an unset `deterministic`.
+            return super().__call__(inputs, deterministic=deterministic, rngs=rngs[0])
         # Each group's mask as nnx.Dropout draws it (where its call on ones keeps a value),
         # interleaved as the rows are, then nnx.Dropout's select on all rows at once.
         # Dropping each group's rows apart and stacking the results made XLA:CPU keep the
