@@ -188,7 +188,7 @@ def test_skip_undoes_a_bad_step_counts_it_and_stops_after_max_skips_in_a_row(tmp
     assert [r["skipped"] for r in records] == [1, 2]
     assert records[1]["d_loss"] == 4.5  # the mean over the steps kept, 5 and 8 (w 4 and 5)
     with pytest.raises(loop.NonFiniteError, match="3 steps in a row undone by --on-nonfinite "
-                       "skip .to step 6; non-finite: D.s loss .d_loss., loss\)"):
+                       r"skip .to step 6; non-finite: D.s loss .d_loss., loss\)"):
         loop.run(Toy(jnp.zeros((), jnp.int32), jnp.zeros(2)), guarded_toy("skip"),
                  with_nans({3, 4, 5}), total_steps=8, steps_per_epoch=8, log_every=4,
                  max_skips=3, progress=False)

@@ -33,8 +33,10 @@ def eight(mnist_dir, tmp_path_factory) -> Path:
     # test worker, once seen to be after the step cases, in `compare`'s seeds on 8 devices;
     # the same script then passed): such a crash is retried once, in a fresh process, and
     # reported if it comes back.
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8 "
-                                      "--xla_cpu_collective_call_terminate_timeout_seconds=180"}
+    # The suite's own XLA flags (tests/conftest.py) too.
+    env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") +
+           " --xla_force_host_platform_device_count=8"
+           " --xla_cpu_collective_call_terminate_timeout_seconds=180"}
     for attempt in range(2):
         out = tmp_path_factory.mktemp("eight_devices")
         done = subprocess.run([sys.executable, str(SCRIPT), str(mnist_dir), str(out)],
