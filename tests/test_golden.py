@@ -7,8 +7,8 @@ ring8_cond_hinge): since the step scores their real and fake batches in one call
 proven equal to two calls in tests/test_step.py), their sums round differently. The test
 allows float noise (rtol 1e-4) so that such a change or a patch release of XLA does not fail
 it, while a changed formula, key, order or seed does. The suite also compiles without most
-of XLA's optimisation (tests/conftest.py), which rounds some sums differently again; within
-the same tolerance.
+of XLA's optimisation and with XLA:CPU's older emitters (tests/conftest.py), which round some
+sums differently again; within the same tolerance.
 
 Another CPU rounds differently too (XLA vectorises by the instruction set): on a machine with
 AVX2 and no AVX-512 (2026-12-05) the commit that passed here before gave every run's numbers
