@@ -415,6 +415,63 @@ def test_linear_layers_take_their_product_through_matmul():
     assert layers.torch_linear(4, 2, nnx.Rngs(0)).dot_general is layers.dense_dot_general
 
 
+@settings(max_examples=6, deadline=None)
+@given(rows=st.integers(1, 6), narrow=st.integers(1, layers.NARROW), wide=st.integers(1, 5),
+       narrow_side=st.sampled_from(["in", "out"]), seed=st.integers(0, 2**31 - 1))
+def test_narrow_matmul_is_jnp_dot_in_value_and_every_derivative(rows, narrow, wide, narrow_side,
+                                                                 seed):
+    """Values, gradients, forward mode and the gradient penalty's second order, in float64 so
+    that only a different formula differs (its sums run in another order than the product's)."""
+    i, o = (narrow, wide) if narrow_side == "in" else (wide, narrow)
+    with jax.enable_x64(True):
+        kx, kk, kt, kd = jax.random.split(jax.random.key(seed), 4)
+        # (2, rows, I): leading axes are rows, as nnx.Linear's product has them.
+        x = jax.random.normal(kx, (2, rows, i), jnp.float64)
+        kernel = jax.random.normal(kk, (i, o), jnp.float64)
+        t = jax.random.normal(kt, (o,), jnp.float64)
+
+        def loss(product, x, kernel):
+            return jnp.sum(jnp.sin(product(x, kernel)) * t)
+
+        def penalty(product, x, kernel):
+            return jnp.sum(jax.grad(loss, 1)(product, x, kernel) ** 2)
+
+        fast = functools.partial(loss, layers.narrow_matmul)
+        plain = functools.partial(loss, jnp.dot)
+        tangents = (jax.random.normal(kd, x.shape, jnp.float64),
+                    jax.random.normal(kd, kernel.shape, jnp.float64))
+        pairs = [(fast(x, kernel), plain(x, kernel)),
+                 (jax.grad(fast, (0, 1))(x, kernel), jax.grad(plain, (0, 1))(x, kernel)),
+                 (jax.jvp(fast, (x, kernel), tangents), jax.jvp(plain, (x, kernel), tangents)),
+                 *[(jax.grad(penalty, argnums)(layers.narrow_matmul, x, kernel),
+                    jax.grad(penalty, argnums)(jnp.dot, x, kernel)) for argnums in (1, 2)]]
+        for got, want in pairs:
+            chex.assert_trees_all_close(got, want, rtol=1e-10, atol=1e-10)
+        assert layers.narrow_matmul(x, kernel).dtype == jnp.float64
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the narrow form is XLA:CPU's")
+@pytest.mark.parametrize("rows,i,o,narrow", [
+    (layers.NARROW_ROWS, 2, 128, True), (1024, 128, 1, True), (512, 128, 2, True),
+    (layers.NARROW_ROWS - 1, 2, 128, False), (1024, 3, 128, False), (512, 128, 3, False)])
+def test_linear_layers_of_many_rows_and_a_narrow_side_take_no_matrix_product(rows, i, o, narrow):
+    """ring8's layers (2 -> 128, 128 -> 2, 128 -> 1 at 512-1024 rows) in value and gradient
+    without a product; fewer rows or wider sides keep `matmul`."""
+    layer = nnx.Linear(i, o, dot_general=layers.dense_dot_general, rngs=nnx.Rngs(0))
+    plain = nnx.Linear(i, o, rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (rows, i))
+
+    def grads(module):
+        graph, params = nnx.split(module)
+        return jax.grad(lambda p, x: jnp.sum(jnp.tanh(nnx.merge(graph, p)(x))), (0, 1))(params, x)
+
+    chex.assert_trees_all_close(grads(layer), grads(plain), atol=1e-5, rtol=1e-5)
+    graph, params = nnx.split(layer)
+    text = jax.jit(jax.grad(lambda p: jnp.sum(jnp.tanh(nnx.merge(graph, p)(x))))).lower(
+        params).compile().as_text()
+    assert (" dot(" in text) is not narrow, text
+
+
 @pytest.mark.parametrize("groups", [2, 3])
 def test_grouped_dropout_draws_each_row_group_the_mask_of_its_own_call(groups):
     # Batches of 6 interleaved, as the merged D call takes them: rows j, j + k, ... are batch j.

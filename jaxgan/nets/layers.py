@@ -192,14 +192,52 @@ def _matmul_jvp(precision, primals, tangents):
     return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
+# A dense layer with at most `NARROW` input or output features (the mixtures' 2-D points in
+# and out, a discriminator's one logit) and at least `NARROW_ROWS` rows runs on CPU as
+# `narrow_matmul`, not as a matrix product.
+NARROW = 2
+NARROW_ROWS = 256
+
+
+def _is_narrow(rows: int, i: int, o: int) -> bool:
+    return jax.default_backend() == "cpu" and min(i, o) <= NARROW and rows >= NARROW_ROWS
+
+
+def narrow_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x @ kernel`` for ``x`` (..., I) and a kernel (I, O) with at most `NARROW` rows or
+    columns, as broadcast products and sums instead of a matrix product.
+
+    Why: XLA:CPU hands every product to its matrix library, which splits it over the two
+    cores and takes 20-40 us after it to give the next op its thread back (ring8's step,
+    ``jax.profiler`` trace of 2026-12-07), whatever the product's size. ring8's step had 8
+    products with a side of 1 or 2, 217 us of its ~3.6 ms, the slowest G's last kernel
+    gradient, (128, 512) x (512, 2), at 80 us. Here the I <= 2 case is an elementwise sum of
+    I scaled rows of the kernel and the O <= 2 case O sums along each row, so they and their
+    derivatives, which autodiff takes of these plain ops, are loop fusions and reductions on
+    one thread. Whole steps, one process, 15 alternating windows: ring8 1.033x and 1.047x,
+    ring8 x 10 seeds 1.012x; the cGAN MLPs level (their 64-128 rows keep the product).
+    Sums in another order than the product's, so float32 results differ in the last bits.
+    """
+    i, o = kernel.shape
+    if i <= o:
+        y = x[..., :1] * kernel[0]
+        for r in range(1, i):
+            y = y + x[..., r:r + 1] * kernel[r]
+        return y
+    return jnp.sum(x[..., None, :] * kernel.T, axis=-1)
+
+
 def dense_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None,
                       out_sharding=None):
     """``jax.lax.dot_general`` for ``nnx.Linear(..., dot_general=dense_dot_general)``: a
     layer's product ``inputs @ kernel`` goes through `matmul` (its gradients in the products
-    XLA:CPU runs fastest); anything else to ``jax.lax.dot_general`` as given."""
+    XLA:CPU runs fastest), or `narrow_matmul` for a kernel of 1 or 2 rows or columns at many
+    rows on CPU; anything else to ``jax.lax.dot_general`` as given."""
     (lhs_contract, rhs_contract), batch = dimension_numbers
     if (rhs.ndim == 2 and tuple(lhs_contract) == (lhs.ndim - 1,) and tuple(rhs_contract) == (0,)
             and not any(batch) and preferred_element_type is None and out_sharding is None):
+        if _is_narrow(math.prod(lhs.shape[:-1]), *rhs.shape):
+            return narrow_matmul(lhs, rhs)
         return matmul(lhs, rhs, precision)
     return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
                                preferred_element_type=preferred_element_type,
