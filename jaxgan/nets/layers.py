@@ -207,16 +207,19 @@ def narrow_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """``x @ kernel`` for ``x`` (..., I) and a kernel (I, O) with at most `NARROW` rows or
     columns, as broadcast products and sums instead of a matrix product.
 
-    Why: XLA:CPU hands every product to its matrix library, which splits it over the two
-    cores and takes 20-40 us after it to give the next op its thread back (ring8's step,
-    ``jax.profiler`` trace of 2026-12-07), whatever the product's size. ring8's step had 8
-    products with a side of 1 or 2, 217 us of its ~3.6 ms, the slowest G's last kernel
-    gradient, (128, 512) x (512, 2), at 80 us. Here the I <= 2 case is an elementwise sum of
-    I scaled rows of the kernel and the O <= 2 case O sums along each row, so they and their
-    derivatives, which autodiff takes of these plain ops, are loop fusions and reductions on
-    one thread. Whole steps, one process, 15 alternating windows: ring8 1.033x and 1.047x,
-    ring8 x 10 seeds 1.012x; the cGAN MLPs level (their 64-128 rows keep the product).
-    Sums in another order than the product's, so float32 results differ in the last bits.
+    Why: XLA:CPU multiplies such thin matrices far below its speed. In ring8's step
+    (``jax.profiler`` trace, 2026-12-07) its 8 products with a side of 1 or 2 took 217 us of
+    op time for 2 MFLOP, the slowest G's last kernel gradient, (128, 512) x (512, 2), 80 us;
+    alone, that layer's forward and backward took 150 us as products and 57 us in this form.
+    Here the I <= 2 case is an elementwise sum of I scaled rows of the kernel and the O <= 2
+    case O sums along each row, so they and their derivatives, which autodiff takes of these
+    plain ops, are loop fusions and reductions. Alone, the other thin layers' products are
+    the faster (D's 2 -> 128 first layer 85 against 164 us, its 128 -> 1 logit 34 against 81),
+    but in the step taking only G's last layer this way was level with taking them all
+    (0.993-0.997x, three alternating runs), so one rule serves. Whole steps, one process, 15
+    alternating windows: ring8 1.054x, 1.064x and 1.074x, ring8 x 10 seeds 1.031x; the cGAN
+    MLPs level (their 64-128 rows keep the product). Sums in another order than the
+    product's, so float32 results differ in the last bits.
     """
     i, o = kernel.shape
     if i <= o:
