@@ -93,6 +93,24 @@ def test_mixture_dataset_batches_are_deterministic_per_seed():
     np.testing.assert_array_equal(batch["y"], y)
 
 
+@pytest.mark.parametrize("start,shard", [(0, (0, 1)), (7, (0, 1)), (23, (1, 2))])
+def test_mixture_batches_drawn_in_blocks_are_the_step_by_step_ones(start, shard):
+    """`batches` draws `MIXTURE_BLOCK` steps a call; batch s is still `map_dataset`'s s-th,
+    bit for bit, from any start (inside a block too) and for any reader's rows."""
+    from jaxgan.data.pipeline import MIXTURE_BLOCK
+
+    ds = load_dataset("ring8")
+    steps = 2 * MIXTURE_BLOCK + 3
+    reference = ds.map_dataset(64, seed=4, shard=shard)
+    got = list(itertools.islice(ds.batches(64, seed=4, start_step=start, shard=shard), steps))
+    for i, batch in enumerate(got):
+        want = reference[start + i]
+        assert set(batch) == set(want)
+        for k in want:
+            assert batch[k].dtype == want[k].dtype, k
+            np.testing.assert_array_equal(batch[k], want[k], err_msg=f"step {start + i}: {k}")
+
+
 def test_mixture_has_no_arrays_and_no_resolution():
     with pytest.raises(DatasetError, match="infinite"):
         load_dataset("grid25").arrays()
