@@ -396,16 +396,18 @@ def test_the_compiled_input_gradient_of_a_big_dense_layer_has_the_wide_output():
     assert any(f"= f32[{i},{rows}]" in line and "dot(" in line for line in text.splitlines()), text
 
 
+def _linear_grads(module, x):
+    """The gradients of ``sum(tanh(module(x)))`` in the module's parameters and in ``x``."""
+    graph, params = nnx.split(module)
+    return jax.grad(lambda p, x: jnp.sum(jnp.tanh(nnx.merge(graph, p)(x))), (0, 1))(params, x)
+
+
 def test_linear_layers_take_their_product_through_matmul():
     layer = nnx.Linear(512, 256, dot_general=layers.dense_dot_general, rngs=nnx.Rngs(0))
     plain = nnx.Linear(512, 256, rngs=nnx.Rngs(0))
     x = jax.random.normal(jax.random.key(1), (64, 512))
-
-    def grads(module):
-        graph, params = nnx.split(module)
-        return jax.grad(lambda p: jnp.sum(jnp.tanh(nnx.merge(graph, p)(x))))(params)
-
-    chex.assert_trees_all_close(grads(layer), grads(plain), atol=1e-5, rtol=1e-5)
+    chex.assert_trees_all_close(_linear_grads(layer, x), _linear_grads(plain, x), atol=1e-5,
+                                rtol=1e-5)
     jaxpr = str(jax.make_jaxpr(lambda x: layer(x))(x))
     assert "custom_jvp_call" in jaxpr
     # Anything but a dense layer's product is jax.lax.dot_general's, as given.
@@ -460,12 +462,8 @@ def test_linear_layers_of_many_rows_and_a_narrow_side_take_no_matrix_product(row
     layer = nnx.Linear(i, o, dot_general=layers.dense_dot_general, rngs=nnx.Rngs(0))
     plain = nnx.Linear(i, o, rngs=nnx.Rngs(0))
     x = jax.random.normal(jax.random.key(1), (rows, i))
-
-    def grads(module):
-        graph, params = nnx.split(module)
-        return jax.grad(lambda p, x: jnp.sum(jnp.tanh(nnx.merge(graph, p)(x))), (0, 1))(params, x)
-
-    chex.assert_trees_all_close(grads(layer), grads(plain), atol=1e-5, rtol=1e-5)
+    chex.assert_trees_all_close(_linear_grads(layer, x), _linear_grads(plain, x), atol=1e-5,
+                                rtol=1e-5)
     graph, params = nnx.split(layer)
     text = jax.jit(jax.grad(lambda p: jnp.sum(jnp.tanh(nnx.merge(graph, p)(x))))).lower(
         params).compile().as_text()

@@ -92,11 +92,10 @@ MIXTURE_BLOCK = 10
 @functools.partial(jax.jit, static_argnums=(3, 4))
 def _draw_block(key: jax.Array, first, centres: jax.Array, batch_size: int, block: int,
                 std) -> tuple:
-    # The batches of steps first .. first + block - 1, each `_draw`'s bit for bit (the
-    # key's fold-in and the draw vmapped over the steps).
+    # The batches of steps first .. first + block - 1: `_draw` vmapped over the steps, so
+    # each is `_draw`'s bit for bit.
     steps = first + jnp.arange(block, dtype=jnp.int32)
-    return jax.vmap(lambda s: sample_mixture(jax.random.fold_in(key, s), batch_size, centres,
-                                             std))(steps)
+    return jax.vmap(lambda s: _draw(key, s, centres, batch_size, std))(steps)
 
 
 def _sample_block(key: jax.Array, centres: jax.Array, std: float, batch_size: int,
