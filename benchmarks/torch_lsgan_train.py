@@ -21,9 +21,11 @@ of the two frameworks and not of two models:
   G's tanh, see `jaxgan.nets.lsgan`); BatchNorm momentum 0.1, epsilon 1e-5 on both sides;
 * the data: the IDX file's images scaled by ``x / 127.5 - 1``, reshuffled every epoch,
   batches of 64 with each epoch's remainder dropped;
-* the step of `jaxgan.step`: D on a real and a fake batch passed separately (its loss
-  ``1/2 (D(x) - b)^2 + 1/2 (D(G(z)) - a)^2``), then G on fresh noise (``1/2 (D(G(z)) - c)^2``),
-  Adam for each; G's running BatchNorm statistics are advanced by the G update only.
+* the step of `jaxgan.step`: G draws one batch of fakes (train mode, its running BatchNorm
+  statistics advanced once a step), D scores a real and that fake batch passed separately
+  (its loss ``1/2 (D(x) - b)^2 + 1/2 (D(G(z)) - a)^2``), then the G update scores the same
+  fakes with the updated D (``1/2 (D(G(z)) - c)^2``), backpropagating through the forward
+  pass G already ran, as jaxgan's step and the official DCGAN code do; Adam for each.
 
 What still differs: the random numbers (initial weights, noise, data order), and PyTorch's
 running variance, which uses the unbiased batch variance where Flax uses the biased one.
@@ -42,7 +44,6 @@ is one JSON object (steps, seconds, versions).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import time
@@ -103,23 +104,6 @@ def init_like_jaxgan(net) -> None:
             nn.init.zeros_(m.bias)
 
 
-@contextlib.contextmanager
-def frozen_running_stats(net):
-    """BatchNorm in train mode (batch statistics) without advancing its running averages:
-    jaxgan's D update draws its fakes so, and only the G update advances G's statistics."""
-    from torch import nn
-
-    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
-    try:
-        yield
-    finally:
-        for m, momentum in zip(bns, saved):
-            m.momentum = momentum
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", required=True, help="the IDX file of MNIST training images")
@@ -167,15 +151,16 @@ def main(argv: list[str] | None = None) -> dict:
         if i == 0:
             order = rng.permutation(len(images))
         real = torch.from_numpy(scale(images[order[i * a.batch:(i + 1) * a.batch]])[:, None])
-        with torch.no_grad(), frozen_running_stats(g):
-            fake = g(torch.randn(a.batch, a.z_dim))
-        d_loss = (0.5 * (d(real) - a.b) ** 2).mean() + (0.5 * (d(fake) - a.a) ** 2).mean()
+        # One G forward pass a step, kept for the G update's gradient.
+        fake = g(torch.randn(a.batch, a.z_dim))
+        d_loss = ((0.5 * (d(real) - a.b) ** 2).mean()
+                  + (0.5 * (d(fake.detach()) - a.a) ** 2).mean())
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()
         # D's weights need no gradient in the G update (jaxgan differentiates G's only).
         d.requires_grad_(False)
-        g_loss = (0.5 * (d(g(torch.randn(a.batch, a.z_dim))) - a.c) ** 2).mean()
+        g_loss = (0.5 * (d(fake) - a.c) ** 2).mean()
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         g_opt.step()

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxgan import guard
+from jaxgan import guard, xla_cpu
 from jaxgan.checkpoint import Checkpointer
 from jaxgan.progress import bar as progress_bar
 
@@ -194,8 +194,9 @@ def _all_clear(host: list[dict]) -> bool:
 
 def _stack(batches: list) -> Any:
     """Batches stacked on a new leading axis: numpy for host arrays (a CPU run's batches),
+    on 64-byte boundaries so that the step reads them in place (`jaxgan.xla_cpu.host_aligned`),
     `jax.numpy` for arrays already on the devices."""
-    return jax.tree.map(lambda *xs: np.stack(xs) if isinstance(xs[0], np.ndarray)
+    return jax.tree.map(lambda *xs: xla_cpu.stack_aligned(xs) if isinstance(xs[0], np.ndarray)
                         else jax.numpy.stack(xs), *batches)
 
 

@@ -142,7 +142,7 @@ class Placement:
 
     def put_batch(self, local: Any) -> Any:
         """This process's rows of a batch (all of it on one host) as one global array per
-        leaf, split along the mesh axis; on CPU in one process, the host arrays as they are.
+        leaf, split along the mesh axis; on CPU in one process, the host arrays themselves.
 
         CPU devices are this host's memory, so there is no transfer to overlap with a step:
         the step compiled by `jit` takes the host arrays and its input sharding places them,
@@ -150,11 +150,12 @@ class Placement:
         alternating windows: 5.34 ms with the batch put, 4.73 ms given the host arrays,
         4.80 ms reusing a batch already placed). Right after a step, XLA's worker threads
         still spin on both cores of this project's CPU, and the Python work of a put costs
-        2.5x what it costs alone.
+        2.5x what it costs alone. The arrays go on 64-byte boundaries, copied if they are
+        not, so that the step reads them in place (`jaxgan.xla_cpu.host_aligned` says why).
         """
         if jax.process_count() == 1:
             if all(d.platform == "cpu" for d in self.mesh.devices.flat):
-                return local
+                return xla_cpu.host_aligned(local)
             return jax.device_put(local, self.split)
         return jax.tree.map(
             lambda x: jax.make_array_from_process_local_data(self.split, np.asarray(x)), local)

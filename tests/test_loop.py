@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import struct
 
-from jaxgan import loop
+from jaxgan import loop, xla_cpu
 from jaxgan.checkpoint import Checkpointer, saved_steps
 
 
@@ -266,3 +266,13 @@ def test_several_steps_to_a_call_run_what_one_at_a_time_runs(tmp_path):
     # Calls of 4 from steps 0, 10 and 15 only: from any other step a hook (7, 14, 21), a
     # checkpoint (5, 10, 15, 20) or the end falls within the next 3 steps.
     assert calls == [0, 10, 15]
+
+
+def test_host_batches_are_stacked_on_64_byte_boundaries():
+    # Views 4 bytes into their buffers: never on a 64-byte boundary.
+    batches = [{"x": np.arange(13, dtype=np.float32)[1:].reshape(3, 4) + i,
+                "y": np.arange(5, dtype=np.int32)[1:] * i} for i in range(3)]
+    out = loop._stack(batches)
+    for k in ("x", "y"):
+        assert xla_cpu.is_host_aligned(out[k]) and out[k].dtype == batches[0][k].dtype
+        np.testing.assert_array_equal(out[k], np.stack([b[k] for b in batches]))

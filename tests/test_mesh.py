@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import configs, mesh, runs
+from jaxgan import configs, mesh, runs, xla_cpu
 
 SCRIPT = Path(__file__).parent / "multidevice.py"
 STEP_CASES = ("dcgan_bn", "mlp_ring8", "cgan_mlp_dropout_ncritic2", "ssl", "glo")
@@ -173,3 +173,11 @@ def test_jax_distributed_starts_only_when_asked(monkeypatch):
     monkeypatch.setenv(mesh.PROCESS_ID_ENV, "1")
     assert mesh.initialize(False) is True  # the environment asks
     assert calls[-1] == {"num_processes": 2, "process_id": 1}
+
+
+def test_a_cpu_batch_goes_to_the_step_on_64_byte_boundaries():
+    # A view 4 bytes into its buffer: never on a 64-byte boundary (`xla_cpu.host_aligned`).
+    x = np.arange(65, dtype=np.float32)[1:].reshape(8, 8)
+    out = mesh.placement(1).put_batch({"x": x, "y": np.arange(8, dtype=np.int32)})
+    assert all(xla_cpu.is_host_aligned(v) for v in out.values())
+    np.testing.assert_array_equal(out["x"], x)
