@@ -253,17 +253,20 @@ def reuse_step_memory() -> bool:
 # Host batches
 # ------------
 # A step given a numpy array uses its memory in place only if the data starts on a multiple of
-# `HOST_ALIGN` bytes (PJRT's CPU client, ``cpu_function_runtime::MinAlign``; a test checks it
-# for the JAX installed). Any other array is copied first, and for an array as large as an
-# image batch (here 200 KB did, 64 KB did not) the step then waits for that copy and runs on
-# one of XLA's worker threads instead of the calling thread, so that its temporaries come from
-# the worker's own arena, mapped afresh at every step (`reuse_step_memory`; a test shows
-# both). numpy aligns its buffers to 16 bytes only, and Grain's batching stacks each batch
-# into a new one: LSGAN's MNIST step, given a batch 16 or 32 bytes past a 64-byte boundary,
-# faulted in 8,500-33,700 pages a step and ran 1.1-1.2x slower than given it aligned or
-# already on the device (0 page faults); trained for 60 s on MNIST as
-# `benchmarks/quality.py` trains it, 5.20 -> 6.81 and 5.34 -> 6.22 steps/s with its batches
-# aligned, 34,000 -> 560 page faults a step (2026-12-07, runs alternating).
+# `HOST_ALIGN` bytes (PJRT's CPU client takes it zero-copy only then; a test checks it for the
+# JAX installed). Any other array is copied first, and for an array as large as an image batch
+# (here 200 KB did, 64 KB did not) the step's temporaries were then mapped afresh at every
+# call, as those of a step run on one of XLA's worker threads are (`reuse_step_memory`;
+# presumably the copy is asynchronous and the step runs where it ends). A test shows the
+# faults, and none with the array aligned. numpy aligns its buffers to 16 bytes only, and
+# Grain's batching stacks each batch into a new one: LSGAN's MNIST step, given a batch 16 or
+# 32 bytes past a 64-byte boundary, faulted in 8,500-33,700 pages a step and ran 1.1-1.2x
+# slower than given it aligned or already on the device (0 page faults); trained for 60 s on
+# MNIST as `benchmarks/quality.py` trains it, 5.20 -> 6.81 and 5.34 -> 6.22 steps/s with its
+# batches aligned, 34,000 -> 560 page faults a step; GLO 1.16x and 1.48x. The small steps lose
+# the overlap of the next batch's Python work with the step that the other thread gave them:
+# the cGAN MLPs level in `jaxgan train`, the K+1 GAN 0.95x at one step a call (2026-12-07,
+# runs alternating; the README has the figures).
 HOST_ALIGN = 64
 
 
