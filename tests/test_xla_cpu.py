@@ -294,7 +294,7 @@ def test_a_misaligned_host_input_costs_fresh_pages_and_an_aligned_one_does_not()
         return float(out.split()[0])
 
     pages = 4096 * 8192 * 4 // 4096
-    # Copied first, the input makes the call run on a worker thread, whose arena maps the
-    # temporary afresh at every call despite `reuse_step_memory`.
+    # Copied first, the input leaves the call's temporary mapped afresh at every call despite
+    # `reuse_step_memory`, as a step run on a worker thread has it (the presumed cause).
     assert faults("as_is") > pages / 2
     assert faults("aligned") < pages / 20
