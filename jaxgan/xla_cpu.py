@@ -10,7 +10,8 @@ are untouched.
 * `reuse_step_memory`: the buffers XLA:CPU allocates at every step come back from glibc's
   heap, not as fresh pages the kernel must fault in and zero.
 * `host_aligned`: a host batch's arrays on 64-byte boundaries, which XLA:CPU reads in place;
-  any other it copies first, and the step then runs where `reuse_step_memory` cannot help.
+  given any other, it copies it first and the step's temporaries were mapped afresh at every
+  call, as if `reuse_step_memory` had not run.
 
 Threefry
 --------
