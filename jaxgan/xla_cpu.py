@@ -259,8 +259,9 @@ def reuse_step_memory() -> bool:
 # (here 200 KB did, 64 KB did not) the step's temporaries were then mapped afresh at every
 # call, as those of a step run on one of XLA's worker threads are (`reuse_step_memory`;
 # presumably the copy is asynchronous and the step runs where it ends). A test shows the
-# faults, and none with the array aligned. numpy aligns its buffers to 16 bytes only, and
-# Grain's batching stacks each batch into a new one: LSGAN's MNIST step, given a batch 16 or
+# faults, and none with the array aligned. numpy aligns its buffers to 16 bytes only (so
+# jaxgan's pipelines build their batches with `aligned_empty`, and the loop aligns any other
+# batch it is handed): LSGAN's MNIST step, given a batch 16 or
 # 32 bytes past a 64-byte boundary, faulted in 8,500-33,700 pages a step and ran 1.1-1.2x
 # slower than given it aligned or already on the device (0 page faults); trained for 60 s on
 # MNIST as `benchmarks/quality.py` trains it, 5.20 -> 6.81 and 5.34 -> 6.22 steps/s with its

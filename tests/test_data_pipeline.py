@@ -7,8 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jaxgan import xla_cpu
 from jaxgan.data import DATASETS, Dataset, DatasetError, load_dataset
-from jaxgan.data.sources import ArraySource
+from jaxgan.data.pipeline import scale_images
+from jaxgan.data.sources import ArraySource, read_batch
 
 N = 37  # Not a multiple of the batch sizes below: exercises drop_remainder.
 
@@ -34,6 +36,34 @@ def test_shapes_dtypes_and_values():
     # Each example's pixels are 5 * index, labels index % 10: x, y and index agree.
     np.testing.assert_allclose(batch["x"][:, 0, 0, 0], batch["index"] * 5 / 127.5 - 1, rtol=1e-6)
     np.testing.assert_array_equal(batch["y"], batch["index"] % 10)
+
+
+def test_scale_images_is_the_float32_formula_on_a_64_byte_boundary():
+    # Every uint8 value, at a shape whose float32 array numpy would not align to 64 bytes.
+    images = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=0)[:, :, :5]
+    x = scale_images(images)
+    expected = images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    assert x.dtype == np.float32 and x.shape == images.shape
+    np.testing.assert_array_equal(x.view(np.uint32), expected.view(np.uint32))
+    assert xla_cpu.is_host_aligned(x)
+
+
+def test_read_batch_gathers_in_memory_and_reads_other_sources_item_by_item():
+    images = np.arange(5, dtype=np.uint8)[:, None, None, None] + np.zeros((1, 2, 2, 1), np.uint8)
+    items = [{"image": images[i], "label": 7 - i} for i in range(5)]
+    indices = np.array([3, 0, 3, 4])
+    for source in (ArraySource(images, 7 - np.arange(5)), items):
+        got_images, got_labels = read_batch(source, indices)
+        np.testing.assert_array_equal(got_images, images[indices])
+        np.testing.assert_array_equal(got_labels, 7 - indices)
+        assert got_labels.dtype == np.int32
+
+
+def test_batches_are_built_on_64_byte_boundaries():
+    # The loop hands them to the step as they are (`jaxgan.xla_cpu.host_aligned`).
+    for batch in _take(_toy().batches(8, seed=0), 4):
+        for k, v in batch.items():
+            assert xla_cpu.is_host_aligned(v), k
 
 
 def test_scaling_endpoints_are_exact():

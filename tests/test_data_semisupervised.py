@@ -4,14 +4,16 @@ its endless batch stream, the unlabelled rest, and the split of a real dataset."
 import numpy as np
 import pytest
 
+from jaxgan import xla_cpu
 from jaxgan.data import load_dataset
 from jaxgan.data.semisupervised import (
     SSLData,
     SubsetSource,
-    labelled_batches,
+    labelled_indices,
     load_ssl_data,
     select_labelled,
 )
+from jaxgan.data.sources import ArraySource
 
 
 def test_select_labelled_is_balanced_and_seeded():
@@ -28,16 +30,20 @@ def test_select_labelled_is_balanced_and_seeded():
         select_labelled(np.repeat(np.arange(10), [5] * 9 + [2]), 30, 10, seed=0)
 
 
-def test_labelled_batches_tile_permutations_and_resume():
-    stream = labelled_batches(20, 100, seed=1)
-    first = [next(stream) for _ in range(3)]
+def test_labelled_indices_tile_permutations():
+    first = [labelled_indices(20, 100, seed=1, step=s) for s in range(3)]
     for b in first:  # 20 examples in a batch of 100: each exactly 5 times
         np.testing.assert_array_equal(np.bincount(b, minlength=20), np.full(20, 5))
-    resumed = labelled_batches(20, 100, seed=1, start_step=2)
-    np.testing.assert_array_equal(next(resumed), first[2])
-    big = labelled_batches(200, 100, seed=0)
-    a, b = next(big), next(big)
+    # Permutation k of the stream is drawn from (seed, k): the tiling the official code uses.
+    stream = np.concatenate([np.random.default_rng([1, k]).permutation(20) for k in range(15)])
+    np.testing.assert_array_equal(np.concatenate(first), stream)
+    a, b = (labelled_indices(200, 100, seed=0, step=s) for s in range(2))
     assert sorted(np.concatenate([a, b]).tolist()) == list(range(200))  # one permutation
+    # A batch straddling two permutations (30 examples, batches of 20).
+    straddle = np.concatenate([labelled_indices(30, 20, seed=2, step=s) for s in range(3)])
+    whole = np.concatenate([np.random.default_rng([2, k]).permutation(30) for k in range(2)])
+    np.testing.assert_array_equal(straddle, whole)
+    assert not np.array_equal(labelled_indices(20, 100, seed=2, step=0), first[0])
 
 
 def test_subset_source_maps_positions_to_the_source():
@@ -48,6 +54,14 @@ def test_subset_source_maps_positions_to_the_source():
     assert int(subset[np.int64(2)]["image"][0, 0, 0]) == 9
     with pytest.raises(IndexError):
         subset[3]
+    # Its batched read agrees with the items, for a list source and for arrays in memory.
+    images, labels = subset.read_batch(np.array([2, 0, 2]))
+    np.testing.assert_array_equal(images[:, 0, 0, 0], [9, 7, 9])
+    np.testing.assert_array_equal(labels, [0, 1, 0])
+    arrays = ArraySource(np.stack([s["image"] for s in source]), np.arange(10) % 3)
+    images, labels = SubsetSource(arrays, np.array([7, 2, 9])).read_batch(np.array([2, 0, 2]))
+    np.testing.assert_array_equal(images[:, 0, 0, 0], [9, 7, 9])
+    np.testing.assert_array_equal(labels, [0, 1, 0])
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +117,17 @@ def test_batches_pair_labels_with_images_and_resume(split):
     resumed = next(split.batches(30, seed=0, start_step=1))
     for k in first:
         np.testing.assert_array_equal(resumed[k], second[k])
+        # Built in Grain's threads where the step reads them in place, not copied in the loop.
+        assert xla_cpu.is_host_aligned(first[k]), k
+    # The labelled rows are those labelled_indices names for the step.
+    idx = labelled_indices(20, 30, seed=0, step=1)
+    np.testing.assert_array_equal(second["x_lab"], split.x_lab[idx])
+    np.testing.assert_array_equal(second["y_lab"], split.y_lab[idx])
+    # The unlabelled batches are the unlabelled Dataset's own, with the two seeds.
+    np.testing.assert_array_equal(
+        second["x_unl"], next(split.unlabelled.batches(30, seed=0, start_step=1))["x"])
+    np.testing.assert_array_equal(
+        second["x_unl2"], next(split.unlabelled.batches(30, seed=7919, start_step=1))["x"])
 
 
 def test_two_processes_read_the_halves_of_each_batch(split):

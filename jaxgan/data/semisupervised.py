@@ -7,12 +7,16 @@ draws them.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any, Iterator
 
+import grain
 import numpy as np
 
+from jaxgan import xla_cpu
 from jaxgan.data import Dataset, load_dataset
 from jaxgan.data.pipeline import shard_rows
+from jaxgan.data.sources import SubsetSource
 
 
 def select_labelled(labels: np.ndarray, n: int, num_classes: int, seed: int) -> np.ndarray:
@@ -34,40 +38,18 @@ def select_labelled(labels: np.ndarray, n: int, num_classes: int, seed: int) -> 
     return np.concatenate(picked)
 
 
-class SubsetSource:
-    """The examples ``indices`` of a source (the unlabelled part of a training set)."""
-
-    def __init__(self, source, indices: np.ndarray):
-        self.source = source
-        self.indices = np.asarray(indices, np.int64)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.source[int(self.indices[index])]
-
-
-def labelled_batches(n: int, batch_size: int, *, seed: int, start_step: int = 0
-                     ) -> Iterator[np.ndarray]:
-    """Batches of indices into a labelled set of ``n``: an endless sequence of its
-    permutations, cut into batches (the official tiling, which for ``n < batch_size`` repeats
-    each example within a batch). Batch ``s`` is a function of ``(seed, s)`` only, so a
-    resumed run continues the same stream."""
-    cache: dict[int, np.ndarray] = {}
-
-    def perm(k: int) -> np.ndarray:
-        if k not in cache:
-            if len(cache) > 4:
-                cache.clear()
-            cache[k] = np.random.default_rng([seed, k]).permutation(n)
-        return cache[k]
-
-    step = start_step
-    while True:
-        pos = np.arange(step * batch_size, (step + 1) * batch_size)
-        yield np.array([perm(int(p // n))[int(p % n)] for p in pos], np.int64)
-        step += 1
+def labelled_indices(n: int, batch_size: int, *, seed: int, step: int) -> np.ndarray:
+    """The indices into a labelled set of ``n`` that batch ``step`` draws: an endless sequence
+    of its permutations (permutation ``k`` drawn from ``(seed, k)``), cut into batches (the
+    official tiling, which for ``n < batch_size`` repeats each example within a batch). A
+    function of ``(seed, step)`` only, so a resumed run continues the same stream."""
+    pos = np.arange(step * batch_size, (step + 1) * batch_size)
+    epochs, within = np.divmod(pos, n)
+    out = np.empty(batch_size, np.int64)
+    for k in np.unique(epochs):
+        at = epochs == k
+        out[at] = np.random.default_rng([seed, int(k)]).permutation(n)[within[at]]
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,22 +65,36 @@ class SSLData:
     num_classes: int
     description: str
 
-    def batches(self, batch_size: int, *, seed: int, start_step: int = 0,
-                shard: tuple[int, int] = (0, 1)) -> Iterator[dict]:
-        """``{"x_lab", "y_lab", "x_unl", "x_unl2"}`` numpy batches from ``start_step`` on
-        (``shard``: this reader's rows of each, as `jaxgan.data.Dataset.batches`)."""
-        unl = self.unlabelled.batches(batch_size, seed=seed, start_step=start_step,
-                                      num_threads=1, shard=shard)
+    def map_dataset(self, batch_size: int, *, seed: int,
+                    shard: tuple[int, int] = (0, 1)) -> grain.MapDataset:
+        """The random-access pipeline: element ``s`` is the ``{"x_lab", "y_lab", "x_unl",
+        "x_unl2"}`` batch of step ``s`` (``shard``: this reader's rows of each, as
+        `jaxgan.data.Dataset.map_dataset`)."""
+        unl = self.unlabelled.map_dataset(batch_size, seed=seed, shard=shard)
         # A second, independent shuffle for G's feature matching (the official trainx_unl2).
-        unl2 = self.unlabelled.batches(
-            batch_size, seed=seed + 7919, start_step=start_step, num_threads=1, shard=shard
-        )
-        lab = labelled_batches(len(self.y_lab), batch_size, seed=seed, start_step=start_step)
+        unl2 = self.unlabelled.map_dataset(batch_size, seed=seed + 7919, shard=shard)
         rows = shard_rows(batch_size, shard)
-        for a, b, idx in zip(unl, unl2, lab):
-            idx = idx[rows]
-            yield {"x_lab": self.x_lab[idx], "y_lab": self.y_lab[idx], "x_unl": a["x"],
-                   "x_unl2": b["x"]}
+
+        def assemble(step: int) -> dict:
+            # The whole batch is put together here, in Grain's reader threads, aligned for
+            # the step: zipping two streams and gathering the labelled rows in the training
+            # loop's thread took 1.7-2.8 ms of it per batch, 0.35 ms now (2026-12-07).
+            idx = labelled_indices(len(self.y_lab), batch_size, seed=seed, step=step)[rows]
+            x_lab = xla_cpu.aligned_empty((len(idx), *self.x_lab.shape[1:]), self.x_lab.dtype)
+            np.take(self.x_lab, idx, axis=0, out=x_lab)
+            return xla_cpu.host_aligned({"x_lab": x_lab, "y_lab": self.y_lab[idx],
+                                         "x_unl": unl[step]["x"], "x_unl2": unl2[step]["x"]})
+
+        return grain.MapDataset.range(sys.maxsize).map(assemble)
+
+    def batches(self, batch_size: int, *, seed: int, start_step: int = 0,
+                shard: tuple[int, int] = (0, 1), num_threads: int = 2,
+                prefetch: int = 8) -> Iterator[dict]:
+        """`map_dataset`'s batches from ``start_step`` on, numpy arrays read ahead by
+        ``num_threads`` Grain threads."""
+        options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
+        ds = self.map_dataset(batch_size, seed=seed, shard=shard)[start_step:]
+        return iter(ds.to_iter_dataset(options))
 
 
 def load_ssl_data(dataset: str, data_dir: str | None, *, labels: int, seed: int,

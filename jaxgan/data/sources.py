@@ -2,7 +2,8 @@
 
 A source has ``__len__`` and ``__getitem__(i) -> {"image": uint8 (H, W, C), "label": int}``,
 the element layout of ``tfds.data_source`` for MNIST, so IDX files, TFDS and image folders
-all feed the same pipeline (``jaxgan.data.pipeline``).
+all feed the same pipeline (``jaxgan.data.pipeline``), which reads them a batch at a time
+(`read_batch`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,24 @@ class Source(Protocol):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         ...
+
+
+def read_batch(source: Source, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The examples ``indices`` of ``source``: images uint8 ``(B, H, W, C)``, labels int32
+    ``(B,)``. A source with a ``read_batch`` method of its own (arrays in memory) reads them in
+    one gather; any other one item at a time.
+
+    Why a gather: Grain's reader threads share the interpreter with the training loop, and a
+    batch read item by item holds the GIL for a Python loop of 64-100 items, which the loop's
+    thread, handing batches to the step, waits for.
+    """
+    own = getattr(source, "read_batch", None)
+    if own is not None:
+        return own(indices)
+    # TFDS's batched __getitems__ is broken under tfds.testing.mock_data: item by item.
+    items = [source[i] for i in np.asarray(indices).tolist()]
+    return (np.stack([np.asarray(item["image"]) for item in items]),
+            np.asarray([item["label"] for item in items], np.int32))
 
 
 class ArraySource:
@@ -46,8 +65,28 @@ class ArraySource:
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"image": self.images[index], "label": int(self.labels[index])}
 
+    def read_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.images[indices], self.labels[indices]
+
     def __repr__(self) -> str:
         return f"ArraySource({self.images.shape})"
+
+
+class SubsetSource:
+    """The examples ``indices`` of a source (the unlabelled part of a training set)."""
+
+    def __init__(self, source: Source, indices: np.ndarray):
+        self.source = source
+        self.indices = np.asarray(indices, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.source[int(self.indices[index])]
+
+    def read_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return read_batch(self.source, self.indices[indices])
 
 
 def centre_crop_resize(image: Image.Image, resolution: int) -> Image.Image:
