@@ -29,9 +29,8 @@ def read_batch(source: Source, indices: np.ndarray) -> tuple[np.ndarray, np.ndar
     ``(B,)``. A source with a ``read_batch`` method of its own (arrays in memory) reads them in
     one gather; any other one item at a time.
 
-    Why a gather: Grain's reader threads share the interpreter with the training loop, and a
-    batch read item by item holds the GIL for a Python loop of 64-100 items, which the loop's
-    thread, handing batches to the step, waits for.
+    Grain's reader threads share the interpreter's lock with the training loop's thread: a
+    gather holds it for one call, a read item by item for a Python loop over the batch.
     """
     own = getattr(source, "read_batch", None)
     if own is not None:
