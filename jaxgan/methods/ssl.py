@@ -69,7 +69,9 @@ from jaxgan import health, losses, noise, plots, scoring
 from jaxgan.averaging import ema_init, ema_read, ema_update
 from jaxgan.configs import SSLConfig, sizes
 from jaxgan.data import load_dataset
+from jaxgan.data.pipeline import scale_images
 from jaxgan.data.semisupervised import SSLData, load_ssl_data
+from jaxgan.data.sources import read_batch
 from jaxgan.functional import apply, call, chunked, eval_view
 from jaxgan.methods.base import Method, Run, Samples
 from jaxgan.nets.ssl_mnist import SSLMnistDiscriminator, SSLMnistGenerator
@@ -325,10 +327,8 @@ def _init(cfg: SSLConfig, described: dict, data: SSLData | None):
     x_init = None
     if data is not None:
         order = np.random.default_rng(cfg.seed).permutation(data.unlabelled.num_examples)
-        x_init = np.stack([
-            np.asarray(data.unlabelled.source[int(i)]["image"])
-            for i in order[: cfg.init_examples]
-        ]).astype(np.float32) / np.float32(127.5) - 1.0
+        images, _ = read_batch(data.unlabelled.source, order[: cfg.init_examples])
+        x_init = scale_images(images)
     return init_state(cfg, x_init, described.get("num_classes", 10),
                       tuple(described.get("example_shape", (28, 28, 1))))
 
